@@ -1,0 +1,27 @@
+"""Dataset readers, deterministic splits, synthetic generators and fetchers."""
+
+from __future__ import annotations
+
+from medkit.data.datalist import load_datalist, save_datalist, split_items
+from medkit.data.nuclei import (
+    check_nuclei_items,
+    find_dsb_root,
+    list_images,
+    prepare_nuclei_datalists,
+    read_dsb_stage1,
+    read_image_mask_pairs,
+    read_nuclei_dataset,
+)
+
+__all__ = [
+    "check_nuclei_items",
+    "find_dsb_root",
+    "list_images",
+    "load_datalist",
+    "prepare_nuclei_datalists",
+    "read_dsb_stage1",
+    "read_image_mask_pairs",
+    "read_nuclei_dataset",
+    "save_datalist",
+    "split_items",
+]

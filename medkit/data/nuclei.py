@@ -1,0 +1,229 @@
+"""Readers for 2D nuclei segmentation data: the 2018 Data Science Bowl layout and flat image/mask folders.
+
+Layouts:
+    * DSB2018 ``stage1_train``: ``<id>/images/<id>.png`` plus ``<id>/masks/*.png``, one PNG per nucleus. The masks
+      of one image are unioned into a binary mask when loaded (:class:`medkit.transforms.LoadMaskUnion`).
+    * Flat pairs: ``images/<name>.<ext>`` and ``masks/<name>.<ext>`` (any supported extension on either side).
+
+Every reader returns items ``{"id": str, "image": str, "label": str | list[str]}`` with absolute paths, sorted by id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from medkit.data.datalist import load_datalist, save_datalist, split_items
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "check_nuclei_items",
+    "find_dsb_root",
+    "list_images",
+    "prepare_nuclei_datalists",
+    "read_dsb_stage1",
+    "read_image_mask_pairs",
+    "read_nuclei_dataset",
+]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+VOLUME_EXTENSIONS = (".nii", ".nii.gz")
+SYNTHETIC_MARKER = "SYNTHETIC.md"
+
+
+def _has_ext(path: Path, exts: tuple[str, ...]) -> bool:
+    return path.name.lower().endswith(exts)
+
+
+def find_dsb_root(dataset_dir: str | os.PathLike) -> Path | None:
+    """Returns the folder holding the ``<id>/images`` case folders (``dataset_dir`` or its ``stage1_train``)."""
+    root = Path(dataset_dir)
+    for candidate in (root, root / "stage1_train"):
+        if candidate.is_dir() and any((d / "images").is_dir() for d in candidate.iterdir() if d.is_dir()):
+            return candidate
+    return None
+
+
+def read_dsb_stage1(dataset_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Reads the DSB2018 ``stage1_train`` layout into items whose ``label`` is the list of per-nucleus mask files.
+
+    Raises:
+        ValueError: if a case has no image, several images, or no masks (the message names the folder).
+    """
+    root = find_dsb_root(dataset_dir)
+    if root is None:
+        raise ValueError(f"{dataset_dir}: no DSB2018 case folders (<id>/images/<id>.png) found")
+    items = []
+    for case in sorted(d for d in root.iterdir() if (d / "images").is_dir()):
+        images = sorted(p for p in (case / "images").iterdir() if _has_ext(p, IMAGE_EXTENSIONS))
+        if len(images) != 1:
+            raise ValueError(f"{case / 'images'}: expected exactly one image, found {len(images)}")
+        mask_dir = case / "masks"
+        masks = sorted(p for p in mask_dir.iterdir() if _has_ext(p, IMAGE_EXTENSIONS)) if mask_dir.is_dir() else []
+        if not masks:
+            raise ValueError(f"{images[0]}: image has no masks (expected PNG files in {mask_dir})")
+        items.append({"id": case.name, "image": str(images[0].resolve()), "label": [str(m.resolve()) for m in masks]})
+    return items
+
+
+def read_image_mask_pairs(
+    dataset_dir: str | os.PathLike, image_dir: str = "images", mask_dir: str = "masks"
+) -> list[dict[str, Any]]:
+    """Reads a flat ``images/`` + ``masks/`` layout, pairing files by stem.
+
+    Raises:
+        ValueError: if an image has no mask of the same stem (the message names the image).
+    """
+    root = Path(dataset_dir)
+    images = sorted(p for p in (root / image_dir).iterdir() if _has_ext(p, IMAGE_EXTENSIONS + VOLUME_EXTENSIONS))
+    masks = {_stem(p): p for p in (root / mask_dir).iterdir() if _has_ext(p, IMAGE_EXTENSIONS + VOLUME_EXTENSIONS)}
+    items = []
+    for image in images:
+        mask = masks.get(_stem(image))
+        if mask is None:
+            raise ValueError(f"{image}: image has no mask (expected {root / mask_dir / _stem(image)}.<ext>)")
+        items.append({"id": _stem(image), "image": str(image.resolve()), "label": str(mask.resolve())})
+    if not items:
+        raise ValueError(f"{root / image_dir}: no images found")
+    return items
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    return name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else path.stem
+
+
+def read_nuclei_dataset(dataset_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], str]:
+    """Detects the layout of ``dataset_dir`` and reads it. Returns ``(items, layout)``, layout "dsb2018" or "pairs"."""
+    root = Path(dataset_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset_dir {root} does not exist or is not a folder")
+    if (root / "images").is_dir() and (root / "masks").is_dir():
+        return read_image_mask_pairs(root), "pairs"
+    if find_dsb_root(root) is not None:
+        return read_dsb_stage1(root), "dsb2018"
+    raise ValueError(
+        f"dataset_dir {root}: unknown layout; expected DSB2018 (<id>/images/<id>.png + <id>/masks/*.png, "
+        "optionally under stage1_train/) or a folder with images/ and masks/"
+    )
+
+
+def _image_size(path: str) -> tuple[int, ...]:
+    if path.lower().endswith(VOLUME_EXTENSIONS):
+        import nibabel as nib
+
+        return tuple(int(s) for s in nib.load(path).shape[:2])
+    try:
+        with Image.open(path) as im:
+            size = im.size
+            im.verify()  # checks the chunk CRCs without decoding: catches truncated or corrupt files cheaply
+    except Exception as e:
+        raise ValueError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
+    return size[::-1]
+
+
+def check_nuclei_items(items: list[dict[str, Any]]) -> None:
+    """Checks that every image and mask can be read and that each mask has its image's size.
+
+    Raises:
+        ValueError: one line naming the bad file and the problem.
+    """
+    for item in items:
+        size = _image_size(item["image"])
+        labels = item["label"] if isinstance(item["label"], list) else [item["label"]]
+        for mask in labels:
+            mask_size = _image_size(mask)
+            if mask_size != size:
+                raise ValueError(
+                    f"{mask}: mask size {mask_size[1]}x{mask_size[0]} differs from image {item['image']} "
+                    f"size {size[1]}x{size[0]} (width x height)"
+                )
+
+
+def prepare_nuclei_datalists(
+    dataset_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    seed: int = 0,
+    default_dataset_dir: str | os.PathLike | None = None,
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
+    num_synthetic: int = 48,
+    synthetic_size: int = 256,
+) -> dict[str, Any]:
+    """Reads, checks and splits a nuclei dataset, writing ``<output_dir>/datalist.json``.
+
+    When ``dataset_dir`` is missing and equals ``default_dataset_dir``, a synthetic DSB2018-layout dataset is generated
+    there first (and logged as synthetic). An existing ``datalist.json`` made from the same folder and seed is reused,
+    so resumed runs and evaluation see the same test images.
+
+    Returns:
+        ``{"dataset_dir", "layout", "seed", "synthetic", "train", "val", "test"}``.
+    """
+    root = Path(dataset_dir)
+    if not root.exists():
+        if default_dataset_dir is None or root.resolve() != Path(default_dataset_dir).resolve():
+            raise FileNotFoundError(
+                f"dataset_dir {root} does not exist. Point --dataset_dir at a DSB2018 stage1_train folder "
+                "(python scripts/fetch_dsb2018.py downloads it) or at a folder with images/ and masks/"
+            )
+        from medkit.data.synthetic_nuclei import generate_nuclei_dataset
+
+        generate_nuclei_dataset(root, num_images=num_synthetic, image_size=synthetic_size, seed=seed)
+    synthetic = (root / SYNTHETIC_MARKER).is_file()
+    if synthetic:
+        logger.warning(
+            "Training on SYNTHETIC nuclei generated by medkit in %s, not on real data. "
+            "Pass --dataset_dir <DSB2018 stage1_train> for real work.",
+            root,
+        )
+    path = Path(output_dir) / "datalist.json"
+    if path.is_file():
+        old = load_datalist(path)
+        if old.get("dataset_dir") == str(root.resolve()) and old.get("seed") == seed:
+            logger.info("Reusing the split in %s", path)
+            return old
+        logger.warning(
+            "%s was made from %s (seed %s); writing a new split", path, old.get("dataset_dir"), old.get("seed")
+        )
+    items, layout = read_nuclei_dataset(root)
+    check_nuclei_items(items)
+    datalist = {"dataset_dir": str(root.resolve()), "layout": layout, "seed": seed, "synthetic": synthetic}
+    datalist.update(split_items(items, fractions, seed=seed))
+    save_datalist(datalist, path)
+    logger.info(
+        "%s dataset %s: %d train / %d val / %d test images; split saved to %s",
+        layout,
+        root,
+        len(datalist["train"]),
+        len(datalist["val"]),
+        len(datalist["test"]),
+        path,
+    )
+    return datalist
+
+
+def list_images(input_dir: str | os.PathLike, recursive: bool = True, exclude_dirs: tuple[str, ...] = ("masks",)):
+    """Lists PNG/TIFF/JPEG/NIfTI files under ``input_dir`` as ``[{"image": path}]``, skipping ``exclude_dirs`` folders.
+
+    Raises:
+        FileNotFoundError: if ``input_dir`` is missing or holds no supported image.
+    """
+    root = Path(input_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"input_dir {root} does not exist or is not a folder")
+    files = root.rglob("*") if recursive else root.iterdir()
+    found = sorted(
+        p
+        for p in files
+        if p.is_file()
+        and _has_ext(p, IMAGE_EXTENSIONS + VOLUME_EXTENSIONS)
+        and not any(part in exclude_dirs for part in p.relative_to(root).parts[:-1])
+    )
+    if not found:
+        raise FileNotFoundError(f"input_dir {root} holds no {'/'.join(IMAGE_EXTENSIONS + VOLUME_EXTENSIONS)} files")
+    return [{"image": str(p.resolve())} for p in found]

@@ -1,0 +1,9 @@
+"""Ignite handlers and checkpoint helpers used by medkit bundles."""
+
+from __future__ import annotations
+
+from medkit.handlers.checkpoint import find_resume_checkpoint
+from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
+from medkit.handlers.time_limit import TimeLimitHandler
+
+__all__ = ["MetricsJSONWriter", "SegmentationFigureSaver", "TimeLimitHandler", "find_resume_checkpoint"]

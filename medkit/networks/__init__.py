@@ -1,0 +1,10 @@
+"""Networks written for medkit. Each returns raw logits and follows MONAI's argument names."""
+
+from __future__ import annotations
+
+from medkit.networks.registry import NETWORKS, get_network, register_network
+from medkit.networks.unet import UNet
+
+register_network("unet")(UNet)
+
+__all__ = ["NETWORKS", "UNet", "get_network", "register_network"]

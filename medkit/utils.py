@@ -1,0 +1,42 @@
+"""Small shared helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["as_bool", "save_json"]
+
+
+def save_json(obj: Any, path: str | os.PathLike) -> Path:
+    """Writes ``obj`` as indented JSON, atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def as_bool(value: Any) -> bool:
+    """Reads a command-line flag value: ``True``, ``"true"``, ``"1"``, ``"yes"`` ... or their false counterparts.
+
+    Raises:
+        ValueError: for any other value, naming it.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {value!r}")

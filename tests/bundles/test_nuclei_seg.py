@@ -1,0 +1,210 @@
+"""Subprocess smoke test of bundles/nuclei_seg: train, resume, evaluate, inference, export and metadata checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT
+from PIL import Image
+
+from medkit.data.synthetic_nuclei import generate_nuclei_dataset
+from medkit.networks import UNet
+
+CONFIGS = REPO_ROOT / "bundles" / "nuclei_seg" / "configs"
+TRAIN = str(CONFIGS / "train.json")
+TINY = [
+    "--epochs",
+    "2",
+    "--batch_size",
+    "2",
+    "--spatial_size",
+    "[64,64]",
+    "--channels",
+    "[4,8,16]",
+    "--num_workers",
+    "0",
+]
+
+
+def _layers(*names: str) -> str:
+    return "[" + ",".join(f"'{CONFIGS / n}'" for n in names) + "]"
+
+
+def _bundle(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"monai.bundle {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("nuclei_seg")
+    data = generate_nuclei_dataset(root / "data", num_images=10, image_size=64, seed=0)
+    out = root / "run"
+    proc = _bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out), *TINY)
+    return {"root": root, "data": data, "out": out, "log": proc.stdout + proc.stderr}
+
+
+def test_train_writes_checkpoints_events_and_split(trained):
+    out = trained["out"]
+    for name in ("model.pt", "model_final.pt", "checkpoint_epoch=2.pt", "datalist.json", "run_settings.json"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("events.out.tfevents.*"))
+    final = torch.load(out / "model_final.pt", weights_only=True)
+    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer"}
+    assert final["trainer"]["iteration"] == 2 * 3  # 7 training images, batch 2, last partial batch dropped
+    split = json.loads((out / "datalist.json").read_text())
+    assert [len(split[k]) for k in ("train", "val", "test")] == [7, 1, 2]
+    assert "Epoch: 1/2, Iter: 1/3" in trained["log"]  # per-iteration progress
+
+
+def test_resume_continues_from_the_last_epoch(trained):
+    proc = _bundle(
+        "run",
+        "--config_file",
+        TRAIN,
+        "--dataset_dir",
+        str(trained["data"]),
+        "--output_dir",
+        str(trained["out"]),
+        *TINY[2:],
+        "--epochs",
+        "3",
+        "--resume",
+        "true",
+    )
+    log = proc.stdout + proc.stderr
+    assert "Restored all variables" in log
+    assert "Epoch: 3/3" in log and "Epoch: 1/3" not in log
+    assert torch.load(trained["out"] / "model_final.pt", weights_only=True)["trainer"]["iteration"] == 3 * 3
+
+
+def test_resume_without_checkpoint_fails_clearly(tmp_path, trained):
+    proc = _bundle(
+        "run",
+        "--config_file",
+        TRAIN,
+        "--dataset_dir",
+        str(trained["data"]),
+        "--output_dir",
+        str(tmp_path / "fresh"),
+        *TINY,
+        "--resume",
+        "true",
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "resume requested but" in proc.stderr and "fresh holds no model_final.pt" in proc.stderr
+
+
+def test_bad_dataset_dir_fails_clearly(tmp_path):
+    proc = _bundle(
+        "run",
+        "--config_file",
+        TRAIN,
+        "--dataset_dir",
+        str(tmp_path / "missing"),
+        "--output_dir",
+        str(tmp_path / "o"),
+        *TINY,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert f"dataset_dir {tmp_path / 'missing'} does not exist" in proc.stderr
+
+
+def test_evaluate_scores_the_saved_test_split(trained):
+    out = trained["out"]
+    _bundle("run", "--config_file", _layers("train.json", "evaluate.json"), "--output_dir", str(out), *TINY)
+    report = json.loads((out / "eval" / "metrics.json").read_text())
+    assert report["num_images"] == 2 and report["split"] == "test"
+    assert 0.0 <= report["metrics"]["val_mean_dice"] <= 1.0
+    assert 0.0 <= report["metrics"]["val_mean_iou"] <= report["metrics"]["val_mean_dice"] + 1e-6
+    assert len(report["per_image"]) == 2
+    assert (out / "eval" / "examples.png").is_file()
+    assert (out / "eval" / "val_mean_dice_raw.csv").is_file()
+
+
+def test_inference_writes_masks_in_the_input_format(trained, tmp_path):
+    src = tmp_path / "inputs"
+    src.mkdir()
+    case = sorted(trained["data"].iterdir())[0]
+    rgba = np.asarray(Image.open(next((case / "images").iterdir())))
+    Image.fromarray(rgba).crop((0, 0, 50, 37)).save(src / "odd.png")  # non-square, not a multiple of 16
+    Image.fromarray(rgba[..., 0]).save(src / "grey.tif")
+    affine = np.diag([0.3, 0.3, 1.0, 1.0])
+    nib.save(nib.Nifti1Image(rgba[..., 0].T.astype(np.float32), affine), src / "vol.nii.gz")
+    pred_dir = tmp_path / "preds"
+    # a dataset_dir that does not exist proves the inference layer builds no training data
+    _bundle(
+        "run",
+        "--config_file",
+        _layers("train.json", "inference.json"),
+        "--input_dir",
+        str(src),
+        "--output_dir",
+        str(pred_dir),
+        "--ckpt_path",
+        str(trained["out"] / "model.pt"),
+        "--dataset_dir",
+        str(tmp_path / "no_training_data_here"),
+        *TINY,
+    )
+    odd = np.asarray(Image.open(pred_dir / "odd.png"))
+    assert odd.shape == (37, 50) and set(np.unique(odd)) <= {0, 255}
+    assert np.asarray(Image.open(pred_dir / "grey.tif")).shape == (64, 64)
+    vol = nib.load(pred_dir / "vol.nii.gz")
+    np.testing.assert_allclose(vol.affine, affine)
+    assert vol.shape[:2] == (64, 64)
+
+
+def test_ckpt_export_matches_checkpoint(trained, tmp_path):
+    ts = tmp_path / "model.ts"
+    _bundle(
+        "ckpt_export",
+        "network_def",
+        "--filepath",
+        str(ts),
+        "--ckpt_file",
+        str(trained["out"] / "model.pt"),
+        "--meta_file",
+        str(CONFIGS / "metadata.json"),
+        "--config_file",
+        TRAIN,
+        "--channels",
+        "[4,8,16]",
+    )
+    net = UNet(channels=(4, 8, 16))
+    net.load_state_dict(torch.load(trained["out"] / "model.pt", weights_only=True))
+    net.eval()
+    exported = torch.jit.load(str(ts)).eval()
+    x = torch.randn(1, 1, 64, 64)
+    torch.testing.assert_close(exported(x), net(x))
+
+
+def test_metadata_verifies_against_the_shipped_schema():
+    proc = _bundle(
+        "verify_metadata",
+        "--meta_file",
+        str(CONFIGS / "metadata.json"),
+        "--filepath",
+        str(REPO_ROOT / "bundles" / "meta_schema.json"),
+    )
+    assert "metadata is verified with no error" in proc.stdout + proc.stderr

@@ -1,0 +1,288 @@
+"""Tests for medkit.data.fetch and scripts/fetch_dsb2018.py against a local HTTP server (no internet)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import importlib.util
+import io
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medkit.data.fetch import DATASETS, RemoteDataset, download_file, extract_archive, fetch_dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = REPO_ROOT / "scripts" / "fetch_dsb2018.py"
+IDS = ("0a1b2c", "ff00ee")
+
+
+def _png_bytes(value: int, shape: tuple[int, ...] = (6, 5)) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full(shape, value, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _dead_url() -> str:
+    """A URL on a local port that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/stage1_train.zip"
+
+
+class _Server:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.requests: list[str] = []
+        requests = self.requests
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server naming
+                requests.append(self.path)
+                super().do_GET()
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base class signature
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=root))
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep requests to 127.0.0.1 away from any proxy configured in the environment."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    root = tmp_path / "srv"
+    root.mkdir()
+    srv = _Server(root)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def dsb_zip(server: _Server) -> tuple[str, str]:
+    """A tiny stage1_train.zip in the DSB layout (``<id>/images/<id>.png``, ``<id>/masks/*.png``); (url, sha256)."""
+    path = server.root / "stage1_train.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i, sample_id in enumerate(IDS):
+            zf.writestr(f"{sample_id}/images/{sample_id}.png", _png_bytes(40 * i + 10, (6, 5, 4)))
+            for m in range(2):
+                zf.writestr(f"{sample_id}/masks/mask{m}.png", _png_bytes(255))
+    return server.url("stage1_train.zip"), _sha256(path)
+
+
+def test_registry_dsb2018() -> None:
+    spec = DATASETS["dsb2018"]
+    assert spec.url == "https://data.broadinstitute.org/bbbc/BBBC038/stage1_train.zip"
+    assert spec.extract_to == "dsb2018/stage1_train"
+    assert "kaggle" in spec.manual_hint
+
+
+def test_unknown_dataset_lists_known_names(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'nope'.*dsb2018"):
+        fetch_dataset("nope", data_root=tmp_path)
+
+
+def test_fetch_extracts_dsb_layout(tmp_path: Path, server: _Server, dsb_zip: tuple[str, str]) -> None:
+    url, digest = dsb_zip
+    out = fetch_dataset("dsb2018", data_root=tmp_path / "data", url=url, sha256=digest)
+    assert out == tmp_path / "data" / "dsb2018" / "stage1_train"
+    assert sorted(p.name for p in out.iterdir()) == sorted(IDS)
+    for sample_id in IDS:
+        image = np.asarray(Image.open(out / sample_id / "images" / f"{sample_id}.png"))
+        assert image.shape == (6, 5, 4)
+        assert len(list((out / sample_id / "masks").glob("*.png"))) == 2
+    leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+    assert server.requests == ["/stage1_train.zip"]
+
+
+def test_checksum_mismatch_raises_and_leaves_no_file(tmp_path: Path, dsb_zip: tuple[str, str]) -> None:
+    url, digest = dsb_zip
+    dest = tmp_path / "dl" / "stage1_train.zip"
+    with pytest.raises(ValueError, match=f"stage1_train.zip: expected {'0' * 64}, got {digest}"):
+        download_file(url, dest, expected_sha256="0" * 64)
+    assert list(dest.parent.iterdir()) == []
+
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        fetch_dataset("dsb2018", data_root=tmp_path / "data", url=url, sha256="f" * 64)
+    assert list((tmp_path / "data" / "dsb2018").iterdir()) == []
+
+
+def test_md5_verification(tmp_path: Path, server: _Server, dsb_zip: tuple[str, str]) -> None:
+    url, _ = dsb_zip
+    md5 = hashlib.md5((server.root / "stage1_train.zip").read_bytes()).hexdigest()
+    assert download_file(url, tmp_path / "a.zip", expected_md5=md5).is_file()
+    with pytest.raises(ValueError, match="md5 mismatch"):
+        download_file(url, tmp_path / "b.zip", expected_md5="1" * 32)
+
+
+def test_no_redownload_when_present(tmp_path: Path, server: _Server, dsb_zip: tuple[str, str]) -> None:
+    url, digest = dsb_zip
+    dest = tmp_path / "dl" / "stage1_train.zip"
+    download_file(url, dest, expected_sha256=digest)
+    download_file(url, dest, expected_sha256=digest)
+    assert len(server.requests) == 1
+
+    dest.write_bytes(b"corrupt")  # a wrong file is replaced
+    download_file(url, dest, expected_sha256=digest)
+    assert len(server.requests) == 2 and _sha256(dest) == digest
+
+    for _ in range(2):
+        fetch_dataset("dsb2018", data_root=tmp_path / "data", url=url, sha256=digest)
+    assert len(server.requests) == 3
+
+
+def test_unverified_dataset_needs_sha256_or_no_verify(
+    tmp_path: Path, server: _Server, dsb_zip: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, digest = dsb_zip
+    data = tmp_path / "data"
+    with pytest.raises(ValueError, match=f"no published checksum for dsb2018.*{digest}.*--no-verify"):
+        fetch_dataset("dsb2018", data_root=data, url=url)
+    assert not (data / "dsb2018" / "stage1_train").exists()
+
+    # the kept archive is reused once the user supplies the digest they checked
+    out = fetch_dataset("dsb2018", data_root=data, url=url, sha256=digest)
+    assert sorted(p.name for p in out.iterdir()) == sorted(IDS)
+    assert len(server.requests) == 1
+
+    with caplog.at_level(logging.WARNING, logger="medkit.data.fetch"):
+        out = fetch_dataset("dsb2018", data_root=tmp_path / "other", url=url, verify=False)
+    assert (out / IDS[0] / "images" / f"{IDS[0]}.png").is_file()
+    assert "verification disabled" in caplog.text and digest in caplog.text
+
+
+@pytest.mark.parametrize("url_kind", ["refused", "http_404"], ids=["refused", "http-404"])
+def test_network_failure_is_one_line_runtime_error(tmp_path: Path, server: _Server, url_kind: str) -> None:
+    url = _dead_url() if url_kind == "refused" else server.url("missing.zip")
+    dest = tmp_path / "data" / "dsb2018" / "stage1_train"
+    with pytest.raises(RuntimeError) as info:
+        fetch_dataset("dsb2018", data_root=tmp_path / "data", url=url, verify=False)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"could not download {url} (")
+    assert "kaggle.com/c/data-science-bowl-2018" in message and f"--dataset_dir {dest}" in message
+    assert not any(p.is_file() for p in (tmp_path / "data").rglob("*"))
+
+
+def _write_archive(path: Path, names: list[str]) -> Path:
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w") as zf:
+            for name in names:
+                zf.writestr(zipfile.ZipInfo(name), b"x")
+    else:
+        with tarfile.open(path, "w:gz") as tf:
+            for name in names:
+                info = tarfile.TarInfo(name)
+                info.size = 1
+                tf.addfile(info, io.BytesIO(b"x"))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"], ids=["zip", "tar.gz"])
+@pytest.mark.parametrize(
+    "bad",
+    ["../evil.txt", "ok/../../evil.txt", "/abs/evil.txt", "C:\\evil.txt"],
+    ids=["dotdot", "nested", "abs", "drive"],
+)
+def test_extract_rejects_path_traversal(tmp_path: Path, suffix: str, bad: str) -> None:
+    archive = _write_archive(tmp_path / f"bad{suffix}", ["good/a.txt", bad])
+    dest = tmp_path / "out" / "inner"
+    with pytest.raises(ValueError, match="unsafe member") as info:
+        extract_archive(archive, dest)
+    assert repr(bad) in str(info.value)
+    assert list(dest.iterdir()) == []
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "out" / "evil.txt").exists()
+
+
+def test_extract_tar_gz(tmp_path: Path) -> None:
+    archive = _write_archive(tmp_path / "ok.tar.gz", ["a/b.txt", "c.txt"])
+    out = extract_archive(archive, tmp_path / "out")
+    assert (out / "a" / "b.txt").read_bytes() == b"x" and (out / "c.txt").is_file()
+
+
+def test_fetch_rejects_traversal_zip(tmp_path: Path, server: _Server) -> None:
+    archive = _write_archive(server.root / "evil.zip", ["id/images/id.png", "../../escape.png"])
+    spec = RemoteDataset("evil", server.url("evil.zip"), _sha256(archive), "evil.zip", "evil/train", "nowhere")
+    with pytest.raises(ValueError, match="'../../escape.png'"):
+        fetch_dataset(spec, data_root=tmp_path / "data")
+    assert not (tmp_path / "data" / "evil" / "train").exists()
+    assert not (tmp_path / "escape.png").exists()
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("fetch_dsb2018", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_main_end_to_end(tmp_path: Path, dsb_zip: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    url, digest = dsb_zip
+    data = tmp_path / "data"
+    rc = _load_script().main(["--data-root", str(data), "--url", url, "--sha256", digest])
+    out = capsys.readouterr().out
+    expected = data / "dsb2018" / "stage1_train"
+    assert rc == 0
+    assert str(expected) in out
+    assert f"--config_file bundles/nuclei_seg/configs/train.json --dataset_dir {expected}" in out
+    assert (expected / IDS[1] / "masks" / "mask0.png").is_file()
+
+
+def test_script_main_reports_checksum_error(
+    tmp_path: Path, dsb_zip: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = dsb_zip
+    rc = _load_script().main(["--data-root", str(tmp_path), "--url", url])
+    err = capsys.readouterr().err
+    assert rc == 1 and "error: no published checksum for dsb2018" in err and "Traceback" not in err
+
+
+def test_script_subprocess_unreachable_url(tmp_path: Path) -> None:
+    url = _dead_url()
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data-root", str(tmp_path / "data"), "--url", url, "--no-verify"],
+        cwd=REPO_ROOT,
+        env=dict(os.environ),  # proxy variables already cleared by the autouse fixture
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1 and error_lines[0].startswith(f"error: could not download {url} (")
+    assert proc.stdout == ""

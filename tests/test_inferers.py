@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from medkit.inferers import AutocastInferer, use_cpu_bf16
+
+
+def test_autocast_runs_bf16_and_returns_float32():
+    seen = {}
+
+    def net(x):
+        y = torch.nn.functional.linear(x, torch.ones(2, 3))
+        seen["dtype"] = y.dtype
+        return y
+
+    out = AutocastInferer(enabled=True)(torch.ones(4, 3), net)
+    assert seen["dtype"] == torch.bfloat16 and out.dtype == torch.float32
+    out = AutocastInferer(enabled=False)(torch.ones(4, 3), net)
+    assert seen["dtype"] == torch.float32 and out.dtype == torch.float32
+
+
+def test_gradients_flow_through_autocast():
+    lin = torch.nn.Linear(3, 1)
+    AutocastInferer(enabled=True)(torch.ones(2, 3), lin).sum().backward()
+    assert lin.weight.grad is not None and lin.weight.grad.dtype == torch.float32
+
+
+def test_use_cpu_bf16_switch():
+    assert use_cpu_bf16("cpu", True) is True
+    assert use_cpu_bf16("cpu", False) is False
+    assert use_cpu_bf16("cuda", True) is False
+    assert isinstance(use_cpu_bf16("cpu", "auto"), bool)
+    with pytest.raises(ValueError, match="'yes'"):
+        use_cpu_bf16("cpu", "yes")
