@@ -14,6 +14,7 @@ Prints one JSON object. Examples (from the repo root)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import statistics
@@ -115,11 +116,14 @@ def dice_within(data: Path, out: Path, minutes: float) -> dict:
     """Runs the bundle's default train command under a time limit, then its evaluate layer; returns its metrics."""
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file"]
     args = ["--dataset_dir", str(data), "--output_dir", str(out)]
-    start = time.perf_counter()
-    subprocess.run([*cmd, str(BUNDLE / "train.json"), *args, "--max_minutes", str(minutes)], check=True, cwd=REPO)
-    train_s = time.perf_counter() - start
-    layers = f"['{BUNDLE / 'train.json'}','{BUNDLE / 'evaluate.json'}']"
-    subprocess.run([*cmd, layers, *args], check=True, cwd=REPO)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "bench_train.log", "w") as log:  # keep the runs' logs out of the JSON on stdout
+        start = time.perf_counter()
+        train = [*cmd, str(BUNDLE / "train.json"), *args, "--max_minutes", str(minutes)]
+        subprocess.run(train, check=True, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        train_s = time.perf_counter() - start
+        layers = f"['{BUNDLE / 'train.json'}','{BUNDLE / 'evaluate.json'}']"
+        subprocess.run([*cmd, layers, *args], check=True, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
     return {"train_wall_s": round(train_s, 1), "test": metrics["metrics"], "num_test_images": metrics["num_images"]}
 
@@ -129,14 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, help="nuclei dataset (DSB2018 layout); default: generated synthetic data")
     ap.add_argument("--iterations", type=int, default=24, help="timed training iterations per measurement")
     ap.add_argument("--warmup", type=int, default=4, help="iterations excluded from timing")
-    ap.add_argument("--repeats", type=int, default=2, help="alternating repeats of each loop (median reported)")
+    ap.add_argument("--repeats", type=int, default=4, help="alternating repeats of each loop (median reported)")
     ap.add_argument("--minutes", type=float, help="also train the default config this long and report test Dice")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON", help="config overrides, e.g. cpu_bf16=false")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger().setLevel(logging.WARNING)
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # engine handlers log progress to stdout: send it to stderr so stdout carries only the JSON
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
         tmp_path = Path(tmp)
         data = args.data
         if data is None:
@@ -145,9 +151,13 @@ def main(argv: list[str] | None = None) -> int:
             data = tmp_path / "synthetic"
             generate_nuclei_dataset(data, num_images=48, image_size=256, seed=0)
         bundle_s, plain_s, fixed_s = [], [], []
-        for r in range(args.repeats):
-            bundle_s.append(bench_bundle(data, tmp_path / f"b{r}", args.iterations, args.warmup, overrides))
-            plain_s.append(bench_plain(data, tmp_path / f"p{r}", args.iterations, args.warmup, overrides, False))
+        for r in range(args.repeats):  # alternate which loop goes first, so drift and warm-up favour neither
+            order = ("bundle", "plain") if r % 2 == 0 else ("plain", "bundle")
+            for which in order:
+                if which == "bundle":
+                    bundle_s.append(bench_bundle(data, tmp_path / f"b{r}", args.iterations, args.warmup, overrides))
+                else:
+                    plain_s.append(bench_plain(data, tmp_path / f"p{r}", args.iterations, args.warmup, overrides, False))
         fixed_s.append(bench_plain(data, tmp_path / "f", args.iterations, args.warmup, overrides, True))
         batch = _parser(data, tmp_path / "x", overrides).get_parsed_content("batch_size")
         bundle_ips = batch / statistics.median(bundle_s)
@@ -158,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
             "torch_threads": torch.get_num_threads(),
             "batch_size": batch,
             "overrides": overrides,
+            "repeats": args.repeats,
+            "bundle_images_per_s_each": [round(batch / t, 3) for t in bundle_s],
+            "plain_loop_images_per_s_each": [round(batch / t, 3) for t in plain_s],
             "bundle_images_per_s": round(bundle_ips, 3),
             "plain_loop_images_per_s": round(plain_ips, 3),
             "ratio_bundle_vs_plain": round(bundle_ips / plain_ips, 3),

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from medkit.utils import as_bool, save_json
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("False", False),
+        ("1", True),
+        ("0", False),
+        (1, True),
+        (0, False),
+        ("yes", True),
+        ("off", False),
+    ],
+)
+def test_as_bool(value, expected):
+    assert as_bool(value) is expected
+
+
+@pytest.mark.parametrize("value", ["maybe", 2, None])
+def test_as_bool_rejects(value):
+    with pytest.raises(ValueError, match="expected a boolean"):
+        as_bool(value)
+
+
+def test_save_json_is_atomic_and_readable(tmp_path):
+    path = save_json({"a": 1, "p": tmp_path}, tmp_path / "x" / "s.json")
+    assert json.loads(path.read_text()) == {"a": 1, "p": str(tmp_path)}
+    assert not list(path.parent.glob(".*.tmp"))
