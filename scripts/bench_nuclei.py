@@ -151,14 +151,15 @@ def main(argv: list[str] | None = None) -> int:
             data = tmp_path / "synthetic"
             generate_nuclei_dataset(data, num_images=48, image_size=256, seed=0)
         bundle_s, plain_s, fixed_s = [], [], []
+        it, warm = args.iterations, args.warmup
         for r in range(args.repeats):  # alternate which loop goes first, so drift and warm-up favour neither
             order = ("bundle", "plain") if r % 2 == 0 else ("plain", "bundle")
             for which in order:
                 if which == "bundle":
-                    bundle_s.append(bench_bundle(data, tmp_path / f"b{r}", args.iterations, args.warmup, overrides))
+                    bundle_s.append(bench_bundle(data, tmp_path / f"b{r}", it, warm, overrides))
                 else:
-                    plain_s.append(bench_plain(data, tmp_path / f"p{r}", args.iterations, args.warmup, overrides, False))
-        fixed_s.append(bench_plain(data, tmp_path / "f", args.iterations, args.warmup, overrides, True))
+                    plain_s.append(bench_plain(data, tmp_path / f"p{r}", it, warm, overrides, False))
+        fixed_s.append(bench_plain(data, tmp_path / "f", it, warm, overrides, True))
         batch = _parser(data, tmp_path / "x", overrides).get_parsed_content("batch_size")
         bundle_ips = batch / statistics.median(bundle_s)
         plain_ips = batch / statistics.median(plain_s)
