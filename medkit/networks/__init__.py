@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from medkit.networks.layers import Linear
+from medkit.networks.mlp import MLP
+from medkit.networks.mobilenet import DepthwiseSeparableBlock, MobileNetV1
 from medkit.networks.registry import NETWORKS, get_network, register_network
 from medkit.networks.unet import UNet
+from medkit.networks.vgg import VGGTransfer
 
 register_network("unet")(UNet)
+register_network("vgg_transfer")(VGGTransfer)
+register_network("mobilenet_v1")(MobileNetV1)
+register_network("mlp")(MLP)
 
 __all__ = ["NETWORKS", "UNet", "get_network", "register_network"]
+__all__ += ["MLP", "DepthwiseSeparableBlock", "Linear", "MobileNetV1", "VGGTransfer"]

@@ -1,0 +1,163 @@
+"""Transfer learning from an ImageNet VGG16: frozen convolutional features and a small trainable head.
+
+Reference:
+    K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015,
+    https://arxiv.org/abs/1409.1556.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+__all__ = ["VGG16_IMAGENET_FILE", "VGG16_IMAGENET_URL", "VGGTransfer", "vgg16_weights_path"]
+
+logger = logging.getLogger(__name__)
+
+# torchvision's VGG16_Weights.IMAGENET1K_V1, spelled out so nothing has to be fetched to know where it goes
+VGG16_IMAGENET_FILE = "vgg16-397923af.pth"
+VGG16_IMAGENET_URL = f"https://download.pytorch.org/models/{VGG16_IMAGENET_FILE}"
+_FEATURE_DIM = 4096  # width of VGG16's penultimate fully connected layer
+
+
+def vgg16_weights_path() -> Path:
+    """Where the ImageNet VGG16 weights are read from: ``$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth``.
+
+    This is the file torchvision's own cache uses, so a copy downloaded by torchvision elsewhere can be reused.
+    """
+    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_IMAGENET_FILE
+
+
+def _load_imagenet_state_dict() -> dict[str, torch.Tensor]:
+    path = vgg16_weights_path()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"ImageNet VGG16 weights not found at {path}. medkit never downloads at run time: fetch "
+            f"{VGG16_IMAGENET_URL} yourself and save it as {path} (the folder is $TORCH_HOME/hub/checkpoints), "
+            f"or pass weights=None for random initialisation."
+        )
+    logger.info("loading ImageNet VGG16 weights from %s", path)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class VGGTransfer(nn.Module):
+    """VGG16 (Simonyan & Zisserman 2015) with frozen ImageNet features and a new classification head.
+
+    The convolutional ``features``, the adaptive 7x7 average pool and the first two fully connected layers of
+    torchvision's VGG16 (``classifier``, up to the 4096-d feature vector) form the *frozen* part. With ``freeze``
+    true its parameters have ``requires_grad=False``, it stays in eval mode when the module is put in training mode
+    (its dropout layers stay off), and it runs under ``torch.no_grad()`` so training back-propagates through the
+    head only. If the input itself requires grad (saliency maps), the frozen part is run with autograd on so the
+    gradient can reach the input; its weights still get no gradient.
+
+    The trainable ``head`` is ``Linear(4096, hidden_channels) -> ReLU [-> Dropout] -> Linear(hidden_channels,
+    out_channels)``. With ``last_layer_only`` it is instead one fresh ``Linear(4096, out_channels)``: stock VGG16
+    whose last layer alone is fine-tuned.
+
+    Shape contract:
+        input ``(B, in_channels, H, W)`` with ``H, W >= 32`` (five 2x poolings); output ``(B, out_channels)``, raw
+        logits. Greyscale input (``in_channels=1``) is repeated to three channels. Normalise the input with the
+        ImageNet mean and std when ``weights="imagenet"``.
+
+    Args:
+        in_channels: 1 (greyscale, repeated to RGB) or 3.
+        out_channels: number of classes.
+        hidden_channels: width of the head's hidden layer (ignored with ``last_layer_only``).
+        dropout: dropout probability after the head's hidden ReLU (0 disables it).
+        weights: ``"imagenet"`` to load torchvision's IMAGENET1K_V1 file from :func:`vgg16_weights_path` (never
+            downloaded), or ``None`` for random initialisation.
+        freeze: freeze the VGG16 part; false fine-tunes the whole network.
+        last_layer_only: replace only VGG16's last layer and train it alone (needs ``freeze=True``).
+
+    Raises:
+        FileNotFoundError: ``weights="imagenet"`` and the weights file is missing (the message gives the path and URL).
+
+    Example:
+        >>> net = VGGTransfer(in_channels=1, out_channels=2, weights=None)
+        >>> net(torch.zeros(2, 1, 32, 32)).shape
+        torch.Size([2, 2])
+        >>> optimizer = torch.optim.Adam(net.trainable_parameters(), lr=1e-3)
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 2,
+        hidden_channels: int = 2048,
+        dropout: float = 0.0,
+        *,
+        weights: str | None = "imagenet",
+        freeze: bool = True,
+        last_layer_only: bool = False,
+    ) -> None:
+        super().__init__()
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 (greyscale) or 3 (RGB), got {in_channels}")
+        if out_channels < 1 or hidden_channels < 1:
+            raise ValueError(f"out_channels and hidden_channels must be >= 1, got {out_channels}, {hidden_channels}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if weights not in ("imagenet", None):
+            raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
+        if last_layer_only and not freeze:
+            raise ValueError("last_layer_only=True trains the last layer alone, so it needs freeze=True, got False")
+        self.in_channels = int(in_channels)
+        self.freeze = bool(freeze)
+
+        if weights == "imagenet":
+            state = _load_imagenet_state_dict()
+            with torch.device("meta"):  # skip the random init of 138M parameters that are overwritten anyway
+                vgg = torchvision.models.vgg16(weights=None)
+            vgg.load_state_dict(state, assign=True)
+        else:
+            vgg = torchvision.models.vgg16(weights=None)
+        if weights is None and freeze:
+            logger.warning("VGGTransfer with weights=None and freeze=True: the frozen features are random")
+        self.features = vgg.features
+        self.avgpool = vgg.avgpool
+        self.classifier = vgg.classifier[:6]  # up to the 4096-d ReLU/dropout output
+        if last_layer_only:
+            self.head: nn.Module = nn.Linear(_FEATURE_DIM, out_channels)
+        else:
+            head: list[nn.Module] = [nn.Linear(_FEATURE_DIM, hidden_channels), nn.ReLU(inplace=True)]
+            if dropout > 0:
+                head.append(nn.Dropout(dropout))
+            self.head = nn.Sequential(*head, nn.Linear(hidden_channels, out_channels))
+
+        if self.freeze:
+            for module in (self.features, self.classifier):
+                module.requires_grad_(False)
+            self.train(self.training)
+
+    def train(self, mode: bool = True) -> VGGTransfer:
+        """Sets training mode as ``nn.Module.train`` does, but keeps the frozen part in eval mode."""
+        super().train(mode)
+        if self.freeze:
+            self.features.eval()
+            self.classifier.eval()
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The parameters to give the optimizer: the head's when frozen, all of them otherwise."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The 4096-d VGG16 feature vector ``(B, 4096)`` of an input ``(B, in_channels, H, W)``."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input (B, {self.in_channels}, H, W), got shape {x.shape}")
+        if self.in_channels == 1:
+            x = x.expand(-1, 3, -1, -1)
+        x = self.avgpool(self.features(x))
+        return self.classifier(x.flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.freeze and not x.requires_grad:
+            with torch.no_grad():
+                feats = self.embed(x)
+        else:
+            feats = self.embed(x)
+        return self.head(feats)
