@@ -6,8 +6,8 @@ the subpackages available to config expressions such as ``$medkit.data.prepare_n
 
 from __future__ import annotations
 
-from medkit import data, handlers, inferers, networks, transforms, utils
+from medkit import data, filters, handlers, inferers, networks, transforms, utils
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "data", "handlers", "inferers", "networks", "transforms", "utils"]
+__all__ = ["__version__", "data", "filters", "handlers", "inferers", "networks", "transforms", "utils"]
