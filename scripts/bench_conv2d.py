@@ -1,0 +1,93 @@
+"""Benchmark medkit's stride-trick ``discrete_2d_convolution`` against a naive double loop and SciPy.
+
+Every method runs on the same random image and kernel. ``scipy.signal.correlate2d`` computes the same sum and is the
+baseline; the naive loop (one NumPy window product per output pixel) only runs on images up to ``--naive-max`` pixels
+a side so it finishes quickly. Times are the best of ``--repeats`` runs; ratios above 1 mean medkit is faster.
+
+Prints one JSON object. Example (from the repo root)::
+
+    python scripts/bench_conv2d.py --sizes 64 512 --kernels 3 5 11
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+import scipy
+from scipy import signal
+
+from medkit.filters import discrete_2d_convolution
+
+
+def naive_correlate2d(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """The textbook double loop over output pixels ("valid" mode), for comparison only."""
+    kh, kw = kernel.shape
+    out = np.empty((image.shape[0] - kh + 1, image.shape[1] - kw + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = np.sum(image[i : i + kh, j : j + kw] * kernel)
+    return out
+
+
+def best_time(fn: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
+    """Best wall-clock seconds of ``repeats`` calls, and the last result."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def bench_case(size: int, k: int, repeats: int, naive_max: int, rng: np.random.Generator) -> dict:
+    image = rng.random((size, size))
+    kernel = rng.random((k, k))
+    medkit_s, ours = best_time(lambda: discrete_2d_convolution(image, kernel, "valid"), repeats)
+    scipy_s, ref = best_time(lambda: signal.correlate2d(image, kernel, "valid"), repeats)
+    case = {
+        "image": f"{size}x{size}",
+        "kernel": f"{k}x{k}",
+        "medkit_s": round(medkit_s, 6),
+        "scipy_s": round(scipy_s, 6),
+        "naive_loop_s": None,
+        "ratio_scipy_over_medkit": round(scipy_s / medkit_s, 2),
+        "ratio_naive_over_medkit": None,
+        "max_abs_diff_vs_scipy": float(np.abs(ours - ref).max()),
+    }
+    if size <= naive_max:
+        naive_s, naive = best_time(lambda: naive_correlate2d(image, kernel), min(repeats, 2))
+        case["naive_loop_s"] = round(naive_s, 6)
+        case["ratio_naive_over_medkit"] = round(naive_s / medkit_s, 1)
+        case["max_abs_diff_naive_vs_scipy"] = float(np.abs(naive - ref).max())
+    return case
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[64, 512], help="square image sizes")
+    ap.add_argument("--kernels", type=int, nargs="+", default=[3, 5, 11], help="square kernel sizes")
+    ap.add_argument("--repeats", type=int, default=5, help="runs per method; the best is reported")
+    ap.add_argument("--naive-max", type=int, default=64, help="largest image size the naive loop runs on")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    result = {
+        "mode": "valid",
+        "dtype": "float64",
+        "repeats": args.repeats,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "machine": platform.machine(),
+        "cases": [bench_case(s, k, args.repeats, args.naive_max, rng) for s in args.sizes for k in args.kernels],
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

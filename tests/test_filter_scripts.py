@@ -1,0 +1,50 @@
+"""Smoke tests for scripts/bench_conv2d.py and scripts/filter_figure.py, run in-process on tiny inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_conv2d_prints_json_with_ratios(capsys: pytest.CaptureFixture[str]):
+    bench = _load("bench_conv2d")
+    assert bench.main(["--sizes", "12", "20", "--kernels", "3", "4", "--repeats", "1", "--naive-max", "12"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    cases = {(c["image"], c["kernel"]): c for c in result["cases"]}
+    assert sorted(cases) == [("12x12", "3x3"), ("12x12", "4x4"), ("20x20", "3x3"), ("20x20", "4x4")]
+    for (image, _), case in cases.items():
+        assert case["max_abs_diff_vs_scipy"] < 1e-12 and case["ratio_scipy_over_medkit"] > 0
+        assert (case["naive_loop_s"] is None) == (image == "20x20")
+    assert cases[("12x12", "3x3")]["max_abs_diff_naive_vs_scipy"] < 1e-12
+
+
+def test_naive_loop_is_the_same_sum():
+    bench = _load("bench_conv2d")
+    image, kernel = np.arange(12.0).reshape(3, 4), np.array([[1.0, -1.0]])
+    np.testing.assert_array_equal(bench.naive_correlate2d(image, kernel), -np.ones((3, 3)))
+
+
+def test_filter_figure_writes_a_png(tmp_path: Path):
+    figure = _load("filter_figure")
+    panels = figure.filter_panels(np.tile(np.repeat([0, 255], 8).astype(np.uint8), (16, 1)), box_size=3, sigma=1.0)
+    assert len(panels) == 6 and panels["Sobel horizontal edges (Gy)"].shape == (14, 14)
+    assert np.all(panels["Sobel horizontal edges (Gy)"] == 0) and panels["Sobel vertical edges (Gx)"].max() == 4.0
+    out = tmp_path / "fig" / "camera.png"
+    assert figure.main(["--image", "camera", "--out", str(out)]) == 0
+    with Image.open(out) as png:
+        assert png.format == "PNG" and png.size == (1200, 850)
