@@ -119,8 +119,8 @@ class ReverseComplementd(RandomizableTransform, MapTransform):
     """Random augmentation: with probability ``prob``, replaces every ``keys`` entry by its reverse complement.
 
     The reverse complement is the other DNA strand; a site is bound on either strand, so the label does not change.
-    Reproducible with ``set_random_state``
-    (MONAI datasets and ``set_determinism`` seed it). The same draw applies to all keys of one sample.
+    Reproducible with ``set_random_state`` (MONAI datasets and ``set_determinism`` seed it). The same draw applies to
+    all keys of one sample.
 
     Args:
         keys: keys holding DNA strings or one-hot tensors (unpadded).
