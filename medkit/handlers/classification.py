@@ -102,7 +102,9 @@ class BinaryClassificationReport:
     ``pr_curve.png`` into ``output_dir``.
 
     ``metrics.json`` holds ROC AUC, PR AUC (average precision) and accuracy at probability 0.5 computed here with
-    scikit-learn, the engine's own metrics, the sample counts and ``extra``.
+    scikit-learn, the engine's own metrics under their engine names (``engine_metrics``; in a bundle's evaluate layer
+    they keep the validation names, such as ``val_loss``, but are computed on the evaluated split), the sample counts
+    and ``extra``.
 
     Args:
         output_dir: folder for the three files.
@@ -145,7 +147,9 @@ class BinaryClassificationReport:
                 "roc_auc": float(roc_auc_score(labels, probs)),
                 "pr_auc": float(average_precision_score(labels, probs)),
                 "accuracy": float(accuracy_score(labels, probs > 0.5)),
-                **{k: float(v) for k, v in engine.state.metrics.items() if isinstance(v, (int, float, np.number))},
+            },
+            "engine_metrics": {
+                k: float(v) for k, v in engine.state.metrics.items() if isinstance(v, (int, float, np.number))
             },
             "num_sequences": int(len(labels)),
             "num_positive": int(labels.sum()),

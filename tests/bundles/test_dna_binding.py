@@ -122,7 +122,8 @@ def test_evaluate_writes_metrics_and_curves(trained):
     assert report["num_sequences"] == 48 and report["split"] == "test"
     for key in ("roc_auc", "pr_auc", "accuracy"):
         assert 0.0 <= report["metrics"][key] <= 1.0
-    assert report["metrics"]["roc_auc"] == pytest.approx(report["metrics"]["val_roc_auc"], abs=1e-6)
+    assert report["metrics"]["roc_auc"] == pytest.approx(report["engine_metrics"]["val_roc_auc"], abs=1e-6)
+    assert report["engine_metrics"]["val_loss"] > 0
     assert (out / "eval" / "roc_curve.png").stat().st_size > 1000
     assert (out / "eval" / "pr_curve.png").stat().st_size > 1000
 
