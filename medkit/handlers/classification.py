@@ -65,7 +65,7 @@ class LossCurvesHandler:
 
     def attach(self, engine: Engine) -> None:
         self.writer.add_custom_scalars(
-            {"dna_binding": {self.tag: ["Multiline", [f"{self.tag}/train", f"{self.tag}/validation"]]}}
+            {"curves": {self.tag: ["Multiline", [f"{self.tag}/train", f"{self.tag}/validation"]]}}
         )
         engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._accumulate)
