@@ -161,8 +161,8 @@ def _read_fasta_items(path: Path, require_labels: bool) -> list[dict[str, Any]]:
                 f"{path}: record {header!r} has no label; add a label file {path.with_suffix('.target')} "
                 "or end each header with the label ('>id label=1', '>id|1' or '>id 1')"
             )
-        item = {"id": (match.group("id") if match else header).split() or [f"{path.stem}:{i}"], "sequence": seq}
-        item["id"] = item["id"][0]
+        name = (match.group("id") if match else header).split()
+        item = {"id": name[0] if name else f"{path.stem}:{i}", "sequence": seq}
         if match is not None:
             item["label"] = int(match.group("label"))
         items.append(item)
