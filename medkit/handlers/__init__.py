@@ -13,14 +13,11 @@ from medkit.handlers.classification import (
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
-__all__ = [
+__all__ = ["MetricsJSONWriter", "SegmentationFigureSaver", "TimeLimitHandler", "find_resume_checkpoint"]
+__all__ += [
     "BinaryClassificationReport",
     "LossCurvesHandler",
     "PredictionCSVWriter",
     "binary_decisions",
     "binary_scores",
-    "MetricsJSONWriter",
-    "SegmentationFigureSaver",
-    "TimeLimitHandler",
-    "find_resume_checkpoint",
 ]
