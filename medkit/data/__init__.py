@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from medkit.data.datalist import load_datalist, save_datalist, split_items
+from medkit.data.dna import (
+    check_dna_items,
+    pad_collate,
+    prepare_dna_datalists,
+    read_dna_dataset,
+    read_fasta,
+    read_label_file,
+    read_sequence_table,
+)
 from medkit.data.nuclei import (
     check_nuclei_items,
     find_dsb_root,
@@ -14,6 +23,13 @@ from medkit.data.nuclei import (
 )
 
 __all__ = [
+    "check_dna_items",
+    "pad_collate",
+    "prepare_dna_datalists",
+    "read_dna_dataset",
+    "read_fasta",
+    "read_label_file",
+    "read_sequence_table",
     "check_nuclei_items",
     "find_dsb_root",
     "list_images",

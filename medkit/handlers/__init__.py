@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 from medkit.handlers.checkpoint import find_resume_checkpoint
+from medkit.handlers.classification import (
+    BinaryClassificationReport,
+    LossCurvesHandler,
+    PredictionCSVWriter,
+    binary_decisions,
+    binary_scores,
+)
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
 __all__ = ["MetricsJSONWriter", "SegmentationFigureSaver", "TimeLimitHandler", "find_resume_checkpoint"]
+__all__ += [
+    "BinaryClassificationReport",
+    "LossCurvesHandler",
+    "PredictionCSVWriter",
+    "binary_decisions",
+    "binary_scores",
+]
