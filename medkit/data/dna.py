@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
-from medkit.data.datalist import load_datalist, save_datalist, split_items
+from medkit.data.datalist import reusable_datalist, save_datalist, split_items
 
 __all__ = [
     "FASTA_EXTENSIONS",
@@ -292,14 +292,9 @@ def prepare_dna_datalists(
             root,
         )
     path = Path(output_dir) / "datalist.json"
-    if path.is_file():
-        old = load_datalist(path)
-        if old.get("dataset_dir") == str(root.resolve()) and old.get("seed") == seed:
-            logger.info("Reusing the split in %s", path)
-            return old
-        logger.warning(
-            "%s was made from %s (seed %s); writing a new split", path, old.get("dataset_dir"), old.get("seed")
-        )
+    saved = reusable_datalist(path, root, seed)
+    if saved is not None:
+        return saved
     items = read_dna_dataset(root, sequence_column, label_column, id_column, require_labels=True)
     parts = split_items(items, (1.0 - test_fraction, test_fraction), seed=seed, names=("train", "test"))
     parts.update(split_items(parts["train"], (1.0 - val_fraction, val_fraction), seed=seed, names=("train", "val")))
