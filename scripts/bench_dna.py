@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 import torch
-from ignite.engine import Events
 from monai.bundle import ConfigParser
 from torch.utils.data import DataLoader, TensorDataset
 
+from medkit.bench import bundle_parser, seconds_per_bundle_iteration
 from medkit.transforms import OneHotDNA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,27 +36,12 @@ logger = logging.getLogger("bench_dna")
 
 
 def _parser(data: Path, out: Path, overrides: dict) -> ConfigParser:
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLE / "train.json"))
-    parser.update({"dataset_dir": str(data), "default_dataset_dir": str(data), "output_dir": str(out), **overrides})
-    return parser
+    return bundle_parser(BUNDLE / "train.json", data, out, overrides)
 
 
 def bench_bundle(data: Path, out: Path, iterations: int, warmup: int, overrides: dict) -> float:
-    """Seconds per training iteration of the bundle's trainer, after ``warmup`` iterations."""
-    parser = _parser(data, out, {**overrides, "val_interval": 10**6, "epochs": 10**6})
-    parser.get_parsed_content("initialize")
-    trainer = parser.get_parsed_content("train#trainer")
-    stamps: list[float] = []
-
-    @trainer.on(Events.ITERATION_COMPLETED)
-    def _stamp(engine):
-        stamps.append(time.perf_counter())
-        if len(stamps) >= iterations:
-            engine.terminate()
-
-    trainer.run()
-    return (stamps[-1] - stamps[warmup - 1]) / (len(stamps) - warmup)
+    """Seconds per training iteration of the bundle's own trainer, after ``warmup`` iterations."""
+    return seconds_per_bundle_iteration(BUNDLE / "train.json", data, out, iterations, warmup, overrides)
 
 
 def bench_plain(data: Path, out: Path, iterations: int, warmup: int, overrides: dict) -> float:
