@@ -41,3 +41,12 @@ __all__ = [
     "save_datalist",
     "split_items",
 ]
+
+from medkit.data.shapes import (  # noqa: E402
+    check_label_items,
+    prepare_shapes_datalists,
+    read_class_names,
+    read_label_pairs,
+)
+
+__all__ += ["check_label_items", "prepare_shapes_datalists", "read_class_names", "read_label_pairs"]

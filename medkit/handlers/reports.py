@@ -64,6 +64,8 @@ class MetricsJSONWriter:
             values = _to_numpy(details)
             per_image[name] = np.nanmean(values.reshape(values.shape[0], -1), axis=1).tolist()
         report = {"metrics": report, "num_images": len(self._names), **self.extra}
+        if getattr(engine.state, "per_class_metrics", None):  # set by medkit.handlers.PerClassMetrics
+            report["per_class"] = engine.state.per_class_metrics
         if per_image:
             names = self._names if len(self._names) == len(next(iter(per_image.values()))) else None
             report["per_image"] = [
