@@ -39,7 +39,7 @@ def read_class_names(dataset_dir: str | os.PathLike) -> list[str]:
     """
     path = Path(dataset_dir) / "classes.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; it maps label values to class names, e.g. {{\"0\": \"background\"}}")
+        raise FileNotFoundError(f'{path} is missing; it maps label values to class names, e.g. {{"0": "background"}}')
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
@@ -94,7 +94,9 @@ def check_label_items(items: list[dict[str, Any]], num_classes: int) -> None:
         except Exception as e:
             raise ValueError(f"{item['image']} / {item['label']}: cannot read ({type(e).__name__}: {e})") from None
         if label.ndim != 2:
-            raise ValueError(f"{item['label']}: label must be a single-channel class-index image, got shape {label.shape}")
+            raise ValueError(
+                f"{item['label']}: label must be a single-channel class-index image, got shape {label.shape}"
+            )
         if label.shape[::-1] != size:
             raise ValueError(
                 f"{item['label']}: label size {label.shape[1]}x{label.shape[0]} differs from image {item['image']} "

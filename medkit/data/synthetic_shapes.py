@@ -164,5 +164,7 @@ def generate_shapes_dataset(
         Image.fromarray(label).save(root / "labels" / name, compress_level=1)
     (root / "classes.json").write_text(json.dumps(dict(enumerate(SHAPE_CLASSES)), indent=2), encoding="utf-8")
     _write_readme(root, num_images, image_size, int(seed), counts)
-    logger.info("Wrote %d synthetic shapes images (%dx%d, seed %d) to %s", num_images, image_size, image_size, seed, root)
+    logger.info(
+        "Wrote %d synthetic shapes images (%dx%d, seed %d) to %s", num_images, image_size, image_size, seed, root
+    )
     return root

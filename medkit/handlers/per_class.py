@@ -58,8 +58,9 @@ class PerClassMetrics:
     For each ``name`` in ``metric_names`` (a metric attached with ``reduction="mean_batch"``, whose value is a
     ``(C,)`` tensor), it adds ``<name>_<class>`` scalars (class names lower-cased, non-alphanumerics as ``_``), plus
     ``<name>_mean`` over all reported classes and, when background is among them, ``<name>_mean_fg`` over the others
-    (NaN classes are skipped). The tensor itself is removed so that loggers only see scalars. The nested form
-    ``{name: {class_name: value}}`` is kept in ``engine.state.per_class_metrics``, which
+    (NaN classes are skipped). A class absent from every ground truth reads NaN (computed from the per-image values
+    that MONAI keeps with ``save_details=True``, its default). The tensor itself is removed so that loggers only see
+    scalars. The nested form ``{name: {class_name: value}}`` is kept in ``engine.state.per_class_metrics``, which
     :class:`~medkit.handlers.MetricsJSONWriter` writes under ``"per_class"``.
 
     Attach it to an evaluator **before** ``StatsHandler``, ``TensorBoardStatsHandler`` and ``MetricsJSONWriter`` (list
@@ -86,6 +87,20 @@ class PerClassMetrics:
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
 
+    @staticmethod
+    def _class_means(engine: Engine, name: str, value: Any) -> Any:
+        """Per-class means from the per-image details when MONAI kept them, so a class absent from every ground
+        truth reads NaN (MONAI's ``mean_batch`` reports 0 for it); otherwise the metric value itself."""
+        details = getattr(engine.state, "metric_details", {}).get(name)
+        if details is None:
+            return value
+        array = details.detach().float().cpu().numpy() if isinstance(details, torch.Tensor) else np.asarray(details)
+        if array.ndim != 2:
+            return value
+        counts = (~np.isnan(array)).sum(axis=0)
+        sums = np.nansum(array, axis=0)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
     def __call__(self, engine: Engine) -> None:
         metrics = engine.state.metrics
         report: dict[str, dict[str, float]] = {}
@@ -93,7 +108,7 @@ class PerClassMetrics:
             if name not in metrics:
                 logger.warning("per-class metric %s not found among %s", name, sorted(metrics))
                 continue
-            scores = per_class_scores(metrics.pop(name), self.class_names)
+            scores = per_class_scores(self._class_means(engine, name, metrics.pop(name)), self.class_names)
             report[name] = scores
             for cls, value in scores.items():
                 metrics[f"{name}_{_tag(cls)}"] = value

@@ -49,7 +49,9 @@ class DiceMSELoss(_Loss):
     ) -> None:
         super().__init__()
         if dice_weight < 0 or mse_weight < 0 or dice_weight + mse_weight == 0:
-            raise ValueError(f"weights must be >= 0 and not both 0, got dice_weight={dice_weight}, mse_weight={mse_weight}")
+            raise ValueError(
+                f"weights must be >= 0 and not both 0, got dice_weight={dice_weight}, mse_weight={mse_weight}"
+            )
         self.dice_weight = float(dice_weight)
         self.mse_weight = float(mse_weight)
         self.to_onehot_y = to_onehot_y

@@ -21,7 +21,9 @@ def test_equals_torch_mse_on_softmax_and_one_hot():
     torch.manual_seed(0)
     x = torch.randn(3, 4, 5, 7)
     y = torch.randint(0, 4, (3, 1, 5, 7))
-    ref = torch.nn.functional.mse_loss(torch.softmax(x, 1), torch.nn.functional.one_hot(y[:, 0], 4).permute(0, 3, 1, 2).float())
+    ref = torch.nn.functional.mse_loss(
+        torch.softmax(x, 1), torch.nn.functional.one_hot(y[:, 0], 4).permute(0, 3, 1, 2).float()
+    )
     assert SoftmaxMSELoss()(x, y).item() == pytest.approx(ref.item(), abs=1e-6)
 
 

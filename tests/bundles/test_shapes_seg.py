@@ -1,0 +1,110 @@
+"""Subprocess smoke test of bundles/shapes_seg: train, resume, each loss, evaluate, inference and metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT, bundle_layers, run_bundle
+from PIL import Image
+
+from medkit.data.synthetic_shapes import SHAPE_CLASSES, generate_shapes_dataset
+
+CONFIGS = REPO_ROOT / "bundles" / "shapes_seg" / "configs"
+TRAIN = str(CONFIGS / "train.json")
+TINY = ["--epochs", "1", "--batch_size", "4", "--channels", "[4,8]", "--num_workers", "0"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("shapes_seg")
+    data = generate_shapes_dataset(root / "data", num_images=14, image_size=32, seed=0)
+    out = root / "run"
+    proc = run_bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out), *TINY)
+    return {"root": root, "data": data, "out": out, "log": proc.stdout + proc.stderr}
+
+
+def test_train_writes_checkpoints_events_and_per_class_metrics(trained):
+    out = trained["out"]
+    for name in ("model.pt", "model_final.pt", "checkpoint_epoch=1.pt", "datalist.json", "run_settings.json"):
+        assert (out / name).is_file(), name
+    assert len(list(out.glob("events.out.tfevents.*"))) == 1
+    final = torch.load(out / "model_final.pt", weights_only=True)
+    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer"}
+    assert final["trainer"]["iteration"] == 2  # 10 training images, batch 4, last partial batch dropped
+    assert json.loads((out / "run_settings.json").read_text())["loss"] == "dice_mse"
+    log = trained["log"]
+    assert "Epoch: 1/1, Iter: 2/2 -- train_loss" in log
+    assert "val_dice_star" in log and "val_iou_background" in log and "val_mean_iou" in log
+
+
+def test_resume_continues_from_the_last_epoch(trained):
+    proc = run_bundle(
+        "run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir", str(trained["out"]),
+        *TINY[2:], "--epochs", "2", "--resume", "true",
+    )  # fmt: skip
+    log = proc.stdout + proc.stderr
+    assert "Restored all variables" in log and "Epoch: 2/2" in log and "Epoch: 1/2" not in log
+
+
+@pytest.mark.parametrize("loss", ["mse", "dice"])
+def test_each_loss_trains_one_iteration(trained, tmp_path, loss):
+    proc = run_bundle(
+        "run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir", str(tmp_path),
+        *TINY[:2], *TINY[4:], "--batch_size", "8", "--loss", loss, "--val_interval", "2",
+    )  # fmt: skip
+    assert "Epoch: 1/1, Iter: 1/1 -- train_loss" in proc.stdout + proc.stderr
+    assert json.loads((tmp_path / "run_settings.json").read_text())["loss"] == loss
+
+
+def test_unknown_loss_is_named(trained, tmp_path):
+    proc = run_bundle(
+        "run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir", str(tmp_path),
+        *TINY, "--loss", "focal", check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "focal" in proc.stderr
+
+
+def test_evaluate_writes_per_class_metrics_and_overlays(trained):
+    out = trained["out"]
+    run_bundle("run", "--config_file", bundle_layers(CONFIGS, "train.json", "evaluate.json"), "--output_dir", str(out),
+               *TINY)  # fmt: skip
+    report = json.loads((out / "eval" / "metrics.json").read_text())
+    assert report["split"] == "test" and report["num_images"] == 3
+    assert list(report["per_class"]["val_dice"]) == list(SHAPE_CLASSES)
+    for name in ("val_mean_iou", "val_mean_dice", "val_dice_rectangle", "val_iou_star", "val_dice_mean_fg"):
+        assert name in report["metrics"], name
+    assert 0.0 <= report["metrics"]["val_mean_iou"] <= 1.0
+    overlays = sorted((out / "eval" / "overlays").glob("*_overlay.png"))
+    assert len(overlays) == 3
+    assert Image.open(overlays[0]).size == (32 * 3 * 4, 32 * 4)
+
+
+def test_inference_writes_class_index_pngs(trained, tmp_path):
+    src = tmp_path / "inputs"
+    src.mkdir()
+    image = Image.open(next((trained["data"] / "images").iterdir()))
+    image.save(src / "a.png")
+    image.crop((0, 0, 30, 21)).convert("L").save(src / "odd_grey.png")  # grey and not a multiple of 2
+    preds = tmp_path / "preds"
+    # a dataset_dir that does not exist proves the inference layer builds no training data
+    run_bundle(
+        "run", "--config_file", bundle_layers(CONFIGS, "train.json", "inference.json"), "--input_dir", str(src),
+        "--output_dir", str(preds), "--ckpt_path", str(trained["out"] / "model.pt"),
+        "--dataset_dir", str(tmp_path / "no_training_data_here"), *TINY,
+    )  # fmt: skip
+    a = np.asarray(Image.open(preds / "a.png"))
+    odd = np.asarray(Image.open(preds / "odd_grey.png"))
+    assert a.shape == (32, 32) and odd.shape == (21, 30)
+    assert a.dtype == np.uint8 and a.max() < len(SHAPE_CLASSES)
+
+
+def test_metadata_verifies_against_the_shipped_schema():
+    proc = run_bundle(
+        "verify_metadata", "--meta_file", str(CONFIGS / "metadata.json"),
+        "--filepath", str(REPO_ROOT / "bundles" / "meta_schema.json"),
+    )  # fmt: skip
+    assert "metadata is verified with no error" in proc.stdout + proc.stderr
