@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["as_bool", "save_json"]
+__all__ += ["select"]
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> Path:
@@ -40,3 +41,14 @@ def as_bool(value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ValueError(f"expected a boolean (true/false), got {value!r}")
+
+
+def select(options: dict[str, Any], key: str, what: str = "option") -> Any:
+    """Returns ``options[key]``, the config switch behind overrides such as ``--loss dice``.
+
+    Raises:
+        ValueError: naming ``what``, the bad key and the valid ones.
+    """
+    if key not in options:
+        raise ValueError(f"unknown {what} {key!r}; choose one of {sorted(options)}")
+    return options[key]

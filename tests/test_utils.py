@@ -36,3 +36,11 @@ def test_save_json_is_atomic_and_readable(tmp_path):
     path = save_json({"a": 1, "p": tmp_path}, tmp_path / "x" / "s.json")
     assert json.loads(path.read_text()) == {"a": 1, "p": str(tmp_path)}
     assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_select_names_the_bad_choice():
+    from medkit.utils import select
+
+    assert select({"a": 1, "b": 2}, "b") == 2
+    with pytest.raises(ValueError, match=r"unknown loss 'c'; choose one of \['a', 'b'\]"):
+        select({"a": 1, "b": 2}, "c", "loss")

@@ -114,7 +114,7 @@ def prepare_shapes_datalists(
     seed: int = 0,
     default_dataset_dir: str | os.PathLike | None = None,
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
-    num_synthetic: int = 1000,
+    num_synthetic: int = 600,
     synthetic_size: int = 64,
     num_classes: int | None = None,
 ) -> dict[str, Any]:
