@@ -1,0 +1,38 @@
+"""mean_std_table and format_markdown on hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from medkit.tables import format_markdown, mean_std_table
+
+ROWS = [
+    {"loss": "dice", "seed": 0, "iou": 0.5},
+    {"loss": "mse", "seed": 0, "iou": 0.1},
+    {"loss": "dice", "seed": 1, "iou": 0.7},
+    {"loss": "mse", "seed": 1, "iou": float("nan")},
+    {"loss": "dice", "seed": 2, "iou": 0.6},
+]
+
+
+def test_groups_mean_and_sample_std():
+    table = mean_std_table(ROWS, "loss", ["iou"], order=["mse", "dice"])
+    assert [t["loss"] for t in table] == ["mse", "dice"]
+    mse, dice = table
+    assert mse["n"] == 2 and mse["iou"] == pytest.approx(0.1) and mse["iou_std"] == 0.0  # NaN run skipped
+    assert dice["iou"] == pytest.approx(0.6)
+    assert dice["iou_std"] == pytest.approx(0.1)  # sqrt((0.01 + 0.01 + 0) / 2)
+
+
+def test_missing_column_gives_nan():
+    (entry,) = mean_std_table([{"loss": "a"}], "loss", ["iou"])
+    assert math.isnan(entry["iou"])
+
+
+def test_markdown_cells():
+    text = format_markdown(mean_std_table(ROWS, "loss", ["iou"]), "loss", ["iou"], {"iou": "mean IoU"})
+    lines = text.splitlines()
+    assert lines[0] == "| loss | runs | mean IoU |"
+    assert lines[2] == "| dice | 3 | 0.600 ± 0.100 |"
