@@ -22,7 +22,7 @@ __all__ += [
     "binary_scores",
 ]
 
-from medkit.handlers.overlay import SegmentationOverlaySaver, colour_overlay, to_label_map  # noqa: E402
+from medkit.handlers.label_overlay import LabelOverlaySaver, colour_overlay, to_label_map  # noqa: E402
 from medkit.handlers.per_class import PerClassMetrics, per_class_scores  # noqa: E402
 
-__all__ += ["PerClassMetrics", "SegmentationOverlaySaver", "colour_overlay", "per_class_scores", "to_label_map"]
+__all__ += ["PerClassMetrics", "LabelOverlaySaver", "colour_overlay", "per_class_scores", "to_label_map"]

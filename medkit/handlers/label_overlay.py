@@ -1,4 +1,4 @@
-"""Colour overlays of multi-class label maps on images, and a handler that saves them for evaluated samples."""
+"""Colour overlays of class-index label maps on images, and a handler that saves them for evaluated samples."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from ignite.engine import Engine, Events
 from PIL import Image
 
-__all__ = ["DEFAULT_PALETTE", "SegmentationOverlaySaver", "colour_overlay", "to_label_map"]
+__all__ = ["DEFAULT_PALETTE", "LabelOverlaySaver", "colour_overlay", "to_label_map"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def colour_overlay(
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-class SegmentationOverlaySaver:
+class LabelOverlaySaver:
     """Saves ``<stem>_overlay.png`` for the first ``num_images`` samples: image | ground truth | prediction.
 
     The ground truth and the prediction are drawn in colour over the image (:func:`colour_overlay`). Entries are read

@@ -11,7 +11,7 @@ from ignite.engine import Engine
 from monai.data import MetaTensor
 from PIL import Image
 
-from medkit.handlers import SegmentationOverlaySaver, colour_overlay, to_label_map
+from medkit.handlers import LabelOverlaySaver, colour_overlay, to_label_map
 
 
 def test_colour_overlay_blends_foreground_only():
@@ -36,7 +36,7 @@ def test_saver_writes_panels_and_legend(tmp_path):
     label = torch.zeros(1, 5, 4)
     label[0, 1, 2] = 1
     engine = Engine(lambda e, b: [{"image": image, "label": label, "pred": label.clone()}])
-    SegmentationOverlaySaver(tmp_path, class_names=["background", "a"], num_images=1, scale=2).attach(engine)
+    LabelOverlaySaver(tmp_path, class_names=["background", "a"], num_images=1, scale=2).attach(engine)
     engine.run([0, 1], max_epochs=1)
     panel = np.asarray(Image.open(tmp_path / "case_7_overlay.png"))
     assert panel.shape == (4 * 2, 5 * 3 * 2, 3)  # H x (3 panels of W), upscaled 2x
