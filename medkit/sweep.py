@@ -131,7 +131,16 @@ def parse_value(text: str) -> Any:
 
 
 def cli_literal(value: Any) -> str:
-    """The ``monai.bundle`` command-line text that python-fire reads back as ``value`` (``True``, ``'dice'``, ...)."""
+    """The ``monai.bundle`` command-line text that python-fire reads back as ``value``.
+
+    ``True`` for ``true`` (fire keeps ``true`` as a string), ``[4, 8]``, ``0.001``; strings stay bare unless fire would
+    read them as something else (``"1,2"`` would become a tuple, so it is quoted: ``'1,2'``).
+    """
+    if isinstance(value, str):
+        from fire.parser import DefaultParseValue
+
+        if DefaultParseValue(value) == value:
+            return value
     return repr(value)
 
 
