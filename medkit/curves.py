@@ -82,10 +82,15 @@ def smooth(values: Sequence[float], smoothing: float) -> list[float]:
     return out
 
 
+_COLORS = {"best": "tab:green", "worst": "tab:red"}
+
+
 def _draw(ax, curves: Mapping[str, Curve], highlight: Mapping[str, str], smoothing: float) -> None:
     for name, (steps, values) in curves.items():
         label = f"{name} ({highlight[name]})" if name in highlight else name
-        style = {"linewidth": 2.5, "zorder": 3} if name in highlight else {"linewidth": 1.0, "alpha": 0.7}
+        style = {"linewidth": 1.0, "alpha": 0.7}
+        if name in highlight:
+            style = {"linewidth": 2.5, "zorder": 3, "color": _COLORS.get(highlight[name])}
         marker = "o" if len(steps) < 30 else None
         ax.plot(steps, smooth(values, smoothing), marker=marker, markersize=3, label=label, **style)
     ax.grid(alpha=0.3)
