@@ -25,6 +25,7 @@ from medkit.sweep import (
     parse_value,
     plan_sweep,
     read_status,
+    report_sweep,
     resolve_configs,
     run_sweep,
     run_variant,
@@ -291,3 +292,19 @@ def test_sweep_of_real_bundle_runs_with_one_failure(monkeypatch, tmp_path, capsy
     assert main(argv) == 3
     assert {n: os.path.getmtime(sweep / n / STATUS_FILE) for n in good} == before  # ok variants skipped
     assert read_status(sweep / bad)["status"] == "failed"  # the failed one was retried
+
+
+def test_report_sweep_groups_curves_by_a_key(tmp_path):
+    variants, statuses = [], []
+    for loss in ("dice", "ce"):
+        for seed in range(3):
+            v = Variant(f"loss={loss}__seed={seed}", {"loss": loss, "seed": str(seed)}, tmp_path / f"{loss}{seed}")
+            _events(v.output_dir, {"val_dice": [0.1 * seed, 0.2 * seed + 0.1], "train_loss": [1.0, 0.5 - 0.1 * seed]})
+            variants.append(v)
+            statuses.append({"status": "ok", "wall_s": 1.0})
+    variants.append(Variant("loss=ce__seed=9", {"loss": "ce", "seed": "9"}, tmp_path / "x"))
+    statuses.append({"status": "failed", "wall_s": 0.5, "log_tail": "Traceback\nValueError: bad"})
+    rows = report_sweep(tmp_path / "s", variants, statuses, curve_tag="train_loss", group_by="loss")
+    assert rows[0]["variant"] == "loss=dice__seed=2" and rows[-1]["status"] == "failed"
+    assert (tmp_path / "s" / "curves.png").read_bytes()[:8] == PNG_MAGIC
+    assert "ValueError: bad" in (tmp_path / "s" / "summary.md").read_text()

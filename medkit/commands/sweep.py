@@ -5,6 +5,8 @@
     medkit sweep BUNDLE --name NAME --set KEY=V1,V2 [--set KEY2=...] [--config train.json ...] [--runs-root runs]
         [--dry-run] [--max-parallel 1] [--timeout-min N] [--metric TAG] [--mode max|min] [--curve-tag TAG]
         [--group-by KEY] [-- extra overrides for every run]
+
+Exit code 0 when every variant is ok, 3 when some failed or timed out (their log tails are in summary.md).
 """
 
 from __future__ import annotations
