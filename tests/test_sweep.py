@@ -308,3 +308,21 @@ def test_report_sweep_groups_curves_by_a_key(tmp_path):
     assert rows[0]["variant"] == "loss=dice__seed=2" and rows[-1]["status"] == "failed"
     assert (tmp_path / "s" / "curves.png").read_bytes()[:8] == PNG_MAGIC
     assert "ValueError: bad" in (tmp_path / "s" / "summary.md").read_text()
+
+
+def test_overrides_reach_monai_bundle_with_their_type(tmp_path):
+    """One real ``monai.bundle run``: a nested bool, a float, a list and a word arrive as the user meant them."""
+    config = {
+        "imports": ["$import json"],
+        "output_dir": "",
+        "net": {"skip": True, "lr": 0.1},
+        "channels": [1],
+        "name": "x",
+        "run": ["$open(@output_dir + '/got.json', 'w').write(json.dumps([@net#skip, @net#lr, @channels, @name]))"],
+    }
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(config))
+    overrides = {"net#skip": "false", "net#lr": "1e-3", "channels": "[4,8]", "name": "dice"}
+    variant = Variant("v", overrides, tmp_path / "v", build_command([cfg], tmp_path / "v", overrides))
+    assert run_variant(variant)["status"] == "ok", (tmp_path / "v" / "sweep.log").read_text()[-2000:]
+    assert json.loads((tmp_path / "v" / "got.json").read_text()) == [False, 0.001, [4, 8], "dice"]
