@@ -21,3 +21,7 @@ __all__ += [
     "binary_decisions",
     "binary_scores",
 ]
+
+from medkit.handlers.grad_clip import GradientClipHandler
+
+__all__ += ["GradientClipHandler"]
