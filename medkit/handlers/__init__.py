@@ -10,6 +10,7 @@ from medkit.handlers.classification import (
     binary_decisions,
     binary_scores,
 )
+from medkit.handlers.grad_clip import GradientClipHandler
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
@@ -21,7 +22,5 @@ __all__ += [
     "binary_decisions",
     "binary_scores",
 ]
-
-from medkit.handlers.grad_clip import GradientClipHandler
 
 __all__ += ["GradientClipHandler"]
