@@ -10,6 +10,7 @@ from medkit.handlers.classification import (
     binary_decisions,
     binary_scores,
 )
+from medkit.handlers.grad_clip import GradientClipHandler
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
@@ -22,7 +23,9 @@ __all__ += [
     "binary_scores",
 ]
 
+__all__ += ["GradientClipHandler"]
+
 from medkit.handlers.label_overlay import LabelOverlaySaver, colour_overlay, to_label_map  # noqa: E402
 from medkit.handlers.per_class import PerClassMetrics, per_class_scores  # noqa: E402
 
-__all__ += ["PerClassMetrics", "LabelOverlaySaver", "colour_overlay", "per_class_scores", "to_label_map"]
+__all__ += ["LabelOverlaySaver", "PerClassMetrics", "colour_overlay", "per_class_scores", "to_label_map"]
