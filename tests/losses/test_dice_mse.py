@@ -73,3 +73,26 @@ def test_dice_mse_gradients_flow():
 def test_bad_weights_are_rejected(weights):
     with pytest.raises(ValueError, match="weights must be"):
         DiceMSELoss(*weights)
+
+
+# The same two pixels as two 1x1 images: batch=True pools them (the sums above), batch=False scores each image.
+LOGITS_2 = LOGITS.permute(3, 1, 2, 0)  # (2, 2, 1, 1)
+LABELS_2 = LABELS.permute(3, 1, 2, 0)
+
+
+@pytest.mark.parametrize(
+    "batch,expected",
+    [
+        (True, 1 - (12 / 13 + 8 / 9) / 2),
+        # image A: class 0 (0 + 1) / (.25 + 0 + 1) = .8, class 1 (1 + 1) / (.25 + 1 + 1) = 8/9;
+        # image B: class 0 (2 + 1) / (1 + 1 + 1) = 1, class 1 (absent, p = 0) 1 / 1 = 1
+        (False, 1 - (0.8 + 8 / 9 + 1 + 1) / 4),
+    ],
+    ids=["batch", "per-image"],
+)
+def test_batch_pools_the_course_sums_over_images(batch, expected):
+    loss = DiceLoss(squared_pred=True, softmax=True, to_onehot_y=True, smooth_nr=1.0, smooth_dr=1.0, batch=batch)
+    assert loss(LOGITS_2, LABELS_2).item() == pytest.approx(expected, abs=1e-6)
+    assert DiceMSELoss(1.0, 0.0, smooth_nr=1.0, smooth_dr=1.0, batch=batch)(LOGITS_2, LABELS_2).item() == pytest.approx(
+        expected, abs=1e-6
+    )
