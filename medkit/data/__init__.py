@@ -41,3 +41,23 @@ __all__ = [
     "save_datalist",
     "split_items",
 ]
+
+from medkit.data.endo import (  # noqa: E402
+    ClassMapping,
+    check_label_values,
+    list_frames,
+    prepare_colorization_datalists,
+    prepare_endo_datalists,
+    read_endovis2017,
+    read_mapping,
+)
+
+__all__ += [
+    "ClassMapping",
+    "check_label_values",
+    "list_frames",
+    "prepare_colorization_datalists",
+    "prepare_endo_datalists",
+    "read_endovis2017",
+    "read_mapping",
+]

@@ -21,3 +21,7 @@ __all__ += [
     "binary_decisions",
     "binary_scores",
 ]
+
+from medkit.handlers.overlay import SegmentationOverlaySaver, overlay_classes  # noqa: E402
+
+__all__ += ["SegmentationOverlaySaver", "overlay_classes"]

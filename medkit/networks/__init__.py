@@ -28,3 +28,7 @@ __all__ = [
     "get_network",
     "register_network",
 ]
+
+from medkit.networks.partial_load import load_matching_state_dict, load_pretrained  # noqa: E402
+
+__all__ += ["load_matching_state_dict", "load_pretrained"]

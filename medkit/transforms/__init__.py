@@ -21,3 +21,8 @@ __all__ = [
     "ToGrey",
     "ToGreyd",
 ]
+
+from medkit.transforms.colorization import ColorizationPaird  # noqa: E402
+from medkit.transforms.labels import LoadGreyLabel, LoadGreyLabeld, SaveGreyLabel, SaveGreyLabeld  # noqa: E402
+
+__all__ += ["ColorizationPaird", "LoadGreyLabel", "LoadGreyLabeld", "SaveGreyLabel", "SaveGreyLabeld"]
