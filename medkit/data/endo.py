@@ -118,13 +118,14 @@ def _parse_mapping(raw: Any, source: str) -> ClassMapping:
         index = value.get("index") if isinstance(value, dict) else value
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
             raise ValueError(f"{source}: grey value {grey} maps to {value!r}; expected a class index >= 0")
-        name = str(value.get("name", f"class_{index}")) if isinstance(value, dict) else f"class_{index}"
-        if names.setdefault(index, name) != name:
+        name = value.get("name") if isinstance(value, dict) else None
+        if name is not None and names.setdefault(index, str(name)) != str(name):
             raise ValueError(f"{source}: class {index} is named both {names[index]!r} and {name!r}")
         grey_to_index[grey] = index
-    if sorted(names) != list(range(len(names))):
-        raise ValueError(f"{source}: class indices must run from 0 without gaps, got {sorted(names)}")
-    return ClassMapping(grey_to_index, tuple(names[i] for i in range(len(names))), source)
+    indices = sorted(set(grey_to_index.values()))
+    if indices != list(range(len(indices))):
+        raise ValueError(f"{source}: class indices must run from 0 without gaps, got {indices}")
+    return ClassMapping(grey_to_index, tuple(names.get(i, f"class_{i}") for i in indices), source)
 
 
 def read_mapping(path: str | os.PathLike | dict) -> ClassMapping:

@@ -53,8 +53,8 @@ class PerClassDice(Metric):
 
     ``compute`` returns ``{f"{prefix}dice_{name}": value}`` for every class, plus ``f"{prefix}dice_class_mean"`` (mean
     over the foreground classes) and ``f"{prefix}dice_class_mean_with_background"`` (mean over all classes); ignite
-    writes each entry into ``engine.state.metrics`` as its own scalar. A class never present in the ground truth reports NaN and is
-    left out of the means.
+    writes each entry into ``engine.state.metrics`` as its own scalar. A class never present in the ground truth reports
+    NaN and is left out of the means.
 
     Args:
         class_names: one name per channel, background first.
