@@ -42,19 +42,19 @@ __all__ = [
     "split_items",
 ]
 
+from medkit.data.class_mapping import ClassMapping, read_mapping  # noqa: E402
 from medkit.data.endo import (  # noqa: E402
-    ClassMapping,
     check_label_values,
     list_frames,
     prepare_colorization_datalists,
     prepare_endo_datalists,
-    read_endovis2017,
-    read_mapping,
 )
+from medkit.data.endovis import endovis2017_mapping, read_endovis2017  # noqa: E402
 
 __all__ += [
     "ClassMapping",
     "check_label_values",
+    "endovis2017_mapping",
     "list_frames",
     "prepare_colorization_datalists",
     "prepare_endo_datalists",

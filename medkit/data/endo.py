@@ -11,42 +11,32 @@ Layouts (``dataset_dir`` is the folder given to the bundle):
       values may share one index. Colorization frames live in ``colorization/{train_cor,validation_cor}/*.png`` (RGB);
       a grey version is read from the sibling folder ``train_grey``/``validation_grey`` (same file name) when present,
       and made from the RGB frame otherwise.
-    * **EndoVis 2017 instrument types**: ``instrument_dataset_<n>/left_frames/frame<k>.png`` with either the
-      challenge's ``ground_truth/<Instrument_Name>_labels/frame<k>.png`` masks (any non-zero pixel belongs to the
-      instrument type named by the folder) or prepared ``instruments_masks/frame<k>.png`` images whose grey value is
-      32 x type index. Sequences are split whole into train/validation/test.
+    * **EndoVis 2017 instrument types**: ``instrument_dataset_<n>/`` folders, read by :mod:`medkit.data.endovis`.
 
-Items are ``{"id", "image", "label"}`` with absolute paths; an EndoVis ``label`` built from per-instrument masks is a
-list of ``{"path", "index"}`` entries, composed by :class:`medkit.transforms.LoadGreyLabel`.
+Items are ``{"id", "image", "label"}`` with absolute paths.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from medkit.data.datalist import reusable_datalist, save_datalist, split_items
+from medkit.data.class_mapping import ClassMapping, read_mapping
+from medkit.data.datalist import reusable_datalist, save_datalist
+from medkit.data.endovis import endovis2017_mapping, read_endovis2017, split_endovis
 from medkit.utils import save_json
 
 __all__ = [
-    "ENDOVIS2017_TYPES",
-    "ClassMapping",
     "check_label_values",
-    "endovis2017_mapping",
     "list_frames",
     "prepare_colorization_datalists",
     "prepare_endo_datalists",
     "read_colorization_split",
-    "read_endovis2017",
-    "read_mapping",
     "read_segmentation_split",
 ]
 
@@ -55,95 +45,6 @@ logger = logging.getLogger(__name__)
 SYNTHETIC_MARKER = "SYNTHETIC.md"
 _EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _SPLITS = {"train": "train", "val": "validation", "test": "test"}
-# Instrument types of the EndoVis 2017 robotic instrument segmentation challenge, by folder-name keyword.
-ENDOVIS2017_TYPES = (
-    ("Bipolar_Forceps", "bipolar_forceps"),
-    ("Prograsp_Forceps", "prograsp_forceps"),
-    ("Large_Needle_Driver", "large_needle_driver"),
-    ("Vessel_Sealer", "vessel_sealer"),
-    ("Grasping_Retractor", "grasping_retractor"),
-    ("Monopolar_Curved_Scissors", "monopolar_curved_scissors"),
-    ("Other", "other"),
-)
-_ENDOVIS_GREY_STEP = 32
-
-
-@dataclass(frozen=True)
-class ClassMapping:
-    """Grey value -> class index table and class names (index order).
-
-    Attributes:
-        grey_to_index: every grey value that may appear in a label image and its class index.
-        names: class names, ``names[i]`` for index ``i``; indices run from 0 to ``len(names) - 1``.
-        source: where the mapping came from (for error messages).
-    """
-
-    grey_to_index: dict[int, int]
-    names: tuple[str, ...]
-    source: str = "mapping.json"
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.names)
-
-    def lut(self) -> np.ndarray:
-        """A 256-entry lookup table grey -> index, -1 for grey values the mapping does not know."""
-        table = np.full(256, -1, dtype=np.int64)
-        for grey, index in self.grey_to_index.items():
-            table[grey] = index
-        return table
-
-    def index_to_grey(self) -> np.ndarray:
-        """The grey value written for each class index (the smallest grey value of that class)."""
-        out = np.zeros(self.num_classes, dtype=np.uint8)
-        for grey, index in sorted(self.grey_to_index.items(), reverse=True):
-            out[index] = grey
-        return out
-
-    def to_json(self) -> dict[str, dict[str, Any]]:
-        return {str(g): {"index": i, "name": self.names[i]} for g, i in sorted(self.grey_to_index.items())}
-
-
-def _parse_mapping(raw: Any, source: str) -> ClassMapping:
-    if not isinstance(raw, dict) or not raw:
-        raise ValueError(f"{source}: expected a non-empty JSON object grey value -> class, got {type(raw).__name__}")
-    grey_to_index, names = {}, {}
-    for key, value in raw.items():
-        try:
-            grey = int(key)
-        except ValueError:
-            raise ValueError(f"{source}: key {key!r} is not a grey value (an integer 0-255)") from None
-        if not 0 <= grey <= 255:
-            raise ValueError(f"{source}: grey value {grey} is outside 0-255")
-        index = value.get("index") if isinstance(value, dict) else value
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            raise ValueError(f"{source}: grey value {grey} maps to {value!r}; expected a class index >= 0")
-        name = value.get("name") if isinstance(value, dict) else None
-        if name is not None and names.setdefault(index, str(name)) != str(name):
-            raise ValueError(f"{source}: class {index} is named both {names[index]!r} and {name!r}")
-        grey_to_index[grey] = index
-    indices = sorted(set(grey_to_index.values()))
-    if indices != list(range(len(indices))):
-        raise ValueError(f"{source}: class indices must run from 0 without gaps, got {indices}")
-    return ClassMapping(grey_to_index, tuple(names.get(i, f"class_{i}") for i in indices), source)
-
-
-def read_mapping(path: str | os.PathLike | dict) -> ClassMapping:
-    """Reads a ``mapping.json`` file (or an already parsed dict) into a :class:`ClassMapping`.
-
-    Raises:
-        ValueError: naming the file, for malformed entries, duplicate names or gaps in the class indices.
-    """
-    if isinstance(path, dict):
-        return _parse_mapping(path, "mapping")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"class mapping {path} does not exist")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    return _parse_mapping(raw, str(path))
 
 
 def _images(folder: Path) -> list[Path]:
@@ -222,63 +123,6 @@ def _find_mapping(root: Path) -> Path:
     raise FileNotFoundError(f"{root}: no mapping.json in {root / 'segmentation'} or {root}")
 
 
-def _endovis_type(folder_name: str) -> int:
-    for index, (keyword, _) in enumerate(ENDOVIS2017_TYPES, start=1):
-        if keyword.lower() in folder_name.lower():
-            return index
-    raise ValueError(f"{folder_name}: unknown EndoVis 2017 instrument folder (expected one of the known types)")
-
-
-def endovis2017_mapping() -> ClassMapping:
-    """The instrument-type classes of EndoVis 2017, with grey value ``32 x index`` as in prepared type masks."""
-    names = ("background",) + tuple(name for _, name in ENDOVIS2017_TYPES)
-    return ClassMapping({_ENDOVIS_GREY_STEP * i: i for i in range(len(names))}, names, "EndoVis 2017 instrument types")
-
-
-def read_endovis2017(dataset_dir: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
-    """Reads ``instrument_dataset_<n>`` folders into ``{sequence name: items}`` (see the module docstring).
-
-    Raises:
-        ValueError: if no sequence is found, or a frame has no mask (the message names the frame).
-    """
-    root = Path(dataset_dir)
-    sequences = sorted(d for d in root.iterdir() if d.is_dir() and re.match(r"instrument_dataset_?\d+$", d.name))
-    out = {}
-    for seq in sequences:
-        frames_dir = seq / "left_frames" if (seq / "left_frames").is_dir() else seq / "images"
-        items = []
-        for frame in _images(frames_dir):
-            prepared = seq / "instruments_masks" / f"{frame.stem}.png"
-            if prepared.is_file():
-                label: Any = str(prepared.resolve())
-            else:
-                gt = sorted(d for d in (seq / "ground_truth").glob("*_labels") if d.is_dir())
-                label = [
-                    {"path": str((d / frame.name).resolve()), "index": _endovis_type(d.name)}
-                    for d in gt
-                    if (d / frame.name).is_file()
-                ]
-                if not label:
-                    raise ValueError(
-                        f"{frame}: no instruments_masks/{frame.stem}.png and no ground_truth/*_labels mask"
-                    )
-            items.append({"id": f"{seq.name}/{frame.stem}", "image": str(frame.resolve()), "label": label})
-        if items:
-            out[seq.name] = items
-    if not out:
-        raise ValueError(f"{root}: no instrument_dataset_<n>/left_frames found")
-    return out
-
-
-def _split_endovis(sequences: dict[str, list[dict[str, Any]]], seed: int) -> dict[str, list[dict[str, Any]]]:
-    names = sorted(sequences)
-    if len(names) >= 3:  # frames of one video are correlated: keep each sequence in one split
-        parts = split_items(names, (0.6, 0.2, 0.2), seed=seed)
-        return {k: [item for name in v for item in sequences[name]] for k, v in parts.items()}
-    logger.warning("only %d EndoVis sequence(s): splitting frames, so splits share videos", len(names))
-    return split_items([item for name in names for item in sequences[name]], (0.7, 0.1, 0.2), seed=seed)
-
-
 def _generate_default(root: Path, default_dataset_dir: Any, synthetic_kwargs: dict | None) -> None:
     if default_dataset_dir is None or root.resolve() != Path(default_dataset_dir).resolve():
         raise FileNotFoundError(
@@ -330,7 +174,7 @@ def prepare_endo_datalists(
             parts = {key: read_segmentation_split(seg / folder) for key, folder in _SPLITS.items()}
             layout = "course"
         else:
-            mapping, parts, layout = endovis2017_mapping(), _split_endovis(read_endovis2017(root), seed), "endovis2017"
+            mapping, parts, layout = endovis2017_mapping(), split_endovis(read_endovis2017(root), seed), "endovis2017"
         for items in parts.values():
             check_label_values(items, mapping)
         saved = {"dataset_dir": str(root.resolve()), "layout": layout, "seed": seed, "synthetic": synthetic}

@@ -20,7 +20,7 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
 from PIL import Image
 
-from medkit.data.endo import ClassMapping, read_mapping
+from medkit.data.class_mapping import ClassMapping, read_mapping
 
 __all__ = ["LoadGreyLabel", "LoadGreyLabeld", "SaveGreyLabel", "SaveGreyLabeld"]
 

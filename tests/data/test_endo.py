@@ -9,17 +9,16 @@ import numpy as np
 import pytest
 from conftest import write_png
 
+from medkit.data.class_mapping import read_mapping
 from medkit.data.endo import (
     check_label_values,
-    endovis2017_mapping,
     list_frames,
     prepare_colorization_datalists,
     prepare_endo_datalists,
     read_colorization_split,
-    read_endovis2017,
-    read_mapping,
     read_segmentation_split,
 )
+from medkit.data.endovis import endovis2017_mapping, read_endovis2017
 
 MAPPING = {"0": {"index": 0, "name": "background"}, "100": {"index": 1, "name": "shaft"}}
 

@@ -9,7 +9,7 @@ from conftest import write_png
 from monai.transforms import LoadImaged
 from PIL import Image
 
-from medkit.data.endo import read_mapping
+from medkit.data.class_mapping import read_mapping
 from medkit.transforms import ColorizationPaird, LoadGreyLabel, LoadGreyLabeld, SaveGreyLabel
 
 MAPPING = read_mapping({"0": {"index": 0, "name": "bg"}, "85": {"index": 1, "name": "a"}, "90": 1, "170": 2})
