@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs-root", type=Path, default=Path("runs/endo_instrument_seg/compare"))
-    parser.add_argument("--epochs", type=int, default=12, help="segmentation epochs of each variant")
-    parser.add_argument("--pretrain-epochs", type=int, default=10, help="colorization pretraining epochs")
+    parser.add_argument("--epochs", type=int, default=15, help="segmentation epochs of each variant")
+    parser.add_argument("--pretrain-epochs", type=int, default=8, help="colorization pretraining epochs")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     root = args.runs_root if args.runs_root.is_absolute() else REPO / args.runs_root

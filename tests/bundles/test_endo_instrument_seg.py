@@ -104,7 +104,7 @@ def test_inference_writes_grey_level_labels_at_input_size(runs, tmp_path):
 
 def test_plain_training_and_resume(runs):
     out = runs["root"] / "plain"
-    common = ["--dataset_dir", str(runs["data"]), "--output_dir", str(out), *TINY, "--loss_name", "dice_ce"]
+    common = ["--dataset_dir", str(runs["data"]), "--output_dir", str(out), *TINY, "--loss_name", "dice"]
     first = run_bundle("run", "--config_file", str(CONFIGS / "train.json"), "--epochs", "1", *common)
     assert "initialised" not in first.stdout + first.stderr  # no pretrained weights by default
     resumed = run_bundle("run", "--config_file", str(CONFIGS / "train.json"), "--epochs", "2", "--resume", "true",
