@@ -78,7 +78,10 @@ def _plot(curves: dict[str, list[float]], path: Path) -> None:
 def _markdown(rows: list[dict], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        cells = [
+            (f"{row[c]:.1f}" if c.endswith("_s") else f"{row[c]:.3f}") if isinstance(row[c], float) else str(row[c])
+            for c in columns
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
