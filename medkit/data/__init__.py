@@ -21,6 +21,8 @@ from medkit.data.nuclei import (
     read_image_mask_pairs,
     read_nuclei_dataset,
 )
+from medkit.data.pcam import list_patches, prepare_pcam_datalists, read_pcam_folder
+from medkit.data.synthetic_pcam import generate_pcam_dataset
 
 __all__ = [
     "check_dna_items",
@@ -41,3 +43,5 @@ __all__ = [
     "save_datalist",
     "split_items",
 ]
+
+__all__ += ["generate_pcam_dataset", "list_patches", "prepare_pcam_datalists", "read_pcam_folder"]

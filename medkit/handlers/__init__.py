@@ -9,6 +9,7 @@ from medkit.handlers.classification import (
     PredictionCSVWriter,
     binary_decisions,
     binary_scores,
+    save_confusion_matrix_figure,
 )
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
@@ -21,3 +22,5 @@ __all__ += [
     "binary_decisions",
     "binary_scores",
 ]
+
+__all__ += ["save_confusion_matrix_figure"]

@@ -8,7 +8,7 @@ from medkit.networks.mlp import MLP
 from medkit.networks.mobilenet import DepthwiseSeparableBlock, MobileNetV1
 from medkit.networks.registry import NETWORKS, get_network, register_network
 from medkit.networks.unet import UNet
-from medkit.networks.vgg import VGGTransfer
+from medkit.networks.vgg import VGGTransfer, resolve_vgg_weights
 
 register_network("unet")(UNet)
 register_network("vgg_transfer")(VGGTransfer)
@@ -28,3 +28,5 @@ __all__ = [
     "get_network",
     "register_network",
 ]
+
+__all__ += ["resolve_vgg_weights"]

@@ -15,6 +15,7 @@ import torchvision
 from torch import nn
 
 __all__ = ["VGG16_IMAGENET_FILE", "VGG16_IMAGENET_URL", "VGGTransfer", "vgg16_weights_path"]
+__all__ += ["resolve_vgg_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,3 +162,37 @@ class VGGTransfer(nn.Module):
         else:
             feats = self.embed(x)
         return self.head(feats)
+
+
+def resolve_vgg_weights(weights: str | None = "auto") -> str | None:
+    """Turns a bundle's ``weights`` setting into :class:`VGGTransfer`'s ``weights`` argument.
+
+    Args:
+        weights: ``"auto"``: ImageNet when :func:`vgg16_weights_path` exists, otherwise random initialisation with a
+            prominent warning naming the file and its URL (so a fresh machine still runs); ``"imagenet"``: ImageNet,
+            required (``VGGTransfer`` raises ``FileNotFoundError`` naming the file when it is missing); ``None``,
+            ``"none"`` or ``"random"``: random initialisation.
+
+    Returns:
+        ``"imagenet"`` or ``None``.
+    """
+    choice = "none" if weights is None else str(weights).strip().lower()
+    if choice in ("none", "random"):
+        return None
+    if choice == "imagenet":
+        return "imagenet"
+    if choice != "auto":
+        raise ValueError(f"weights must be 'auto', 'imagenet', 'none' or None, got {weights!r}")
+    path = vgg16_weights_path()
+    if path.is_file():
+        return "imagenet"
+    logger.warning(
+        "\n%s\nWARNING: ImageNet VGG16 weights not found at %s, so the FROZEN VGG16 features are RANDOM and only the "
+        "head learns: expect much weaker results than transfer learning gives. Download %s to that path (the folder is "
+        "$TORCH_HOME/hub/checkpoints) to use them, or pass --weights imagenet to make a missing file an error.\n%s",
+        "=" * 100,
+        path,
+        VGG16_IMAGENET_URL,
+        "=" * 100,
+    )
+    return None
