@@ -8,3 +8,4 @@ one entry there.
 from __future__ import annotations
 
 COMMANDS: tuple[str, ...] = ("data",)
+COMMANDS += ("sweep",)

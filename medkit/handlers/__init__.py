@@ -11,6 +11,7 @@ from medkit.handlers.classification import (
     binary_scores,
     save_confusion_matrix_figure,
 )
+from medkit.handlers.grad_clip import GradientClipHandler
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
@@ -22,5 +23,7 @@ __all__ += [
     "binary_decisions",
     "binary_scores",
 ]
+
+__all__ += ["GradientClipHandler"]
 
 __all__ += ["save_confusion_matrix_figure"]
