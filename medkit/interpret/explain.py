@@ -238,12 +238,14 @@ def explain_images(
         raise ValueError(f"unknown methods {unknown or list(methods)}; choose from {list(METHODS)}")
     if per_class < 1:
         raise ValueError(f"per_class must be >= 1, got {per_class}")
+    files = list_image_files(images)
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
     parser = load_bundle_config(bundle, overrides)
     network = load_checkpoint(parser.get_parsed_content("network_def"), checkpoint).to(device).eval()
     preprocessing = parser.get_parsed_content("infer#preprocessing")
     class_names = parser.get_parsed_content("class_names") if "class_names" in parser else None
     label_fn = parser.get_parsed_content("explain#label_fn") if "explain#label_fn" in parser else None
-    files = list_image_files(images)
     labels, source = _known_labels(files, labels_file, label_fn)
     logger.info("%d images; %s", len(files), source)
 

@@ -115,7 +115,7 @@ def save_feature_map_grid(
     channel_names = ["R", "G", "B"] if images[0].shape[0] == 3 else [f"channel {c}" for c in range(images[0].shape[0])]
     columns = len(channel_names) + sum(len(f.channels) for f in features)
     plt = _pyplot()
-    fig, axes = plt.subplots(len(images), columns, figsize=(1.4 * columns, 1.6 * len(images)), squeeze=False)
+    fig, axes = plt.subplots(len(images), columns, figsize=(1.4 * columns, 1.9 * len(images)), squeeze=False)
     for row, (image, title) in enumerate(zip(images, titles)):
         panels = [(np.asarray(image[c], dtype=float), name, "gray") for c, name in enumerate(channel_names)]
         for f in features:
