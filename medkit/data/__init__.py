@@ -41,3 +41,13 @@ __all__ = [
     "save_datalist",
     "split_items",
 ]
+
+from medkit.data.fashion import (
+    prepare_fashion_datalists,
+    read_fashion_inputs,
+    read_fashion_split,
+    read_idx,
+    write_idx,
+)
+
+__all__ += ["prepare_fashion_datalists", "read_fashion_inputs", "read_fashion_split", "read_idx", "write_idx"]
