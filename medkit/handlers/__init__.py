@@ -10,6 +10,7 @@ from medkit.handlers.classification import (
     binary_decisions,
     binary_scores,
 )
+from medkit.handlers.multiclass import MulticlassClassificationReport, MulticlassPredictionCSVWriter, multiclass_report
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
@@ -21,3 +22,6 @@ __all__ += [
     "binary_decisions",
     "binary_scores",
 ]
+
+
+__all__ += ["MulticlassClassificationReport", "MulticlassPredictionCSVWriter", "multiclass_report"]
