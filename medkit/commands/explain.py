@@ -30,7 +30,7 @@ def _explain(args: argparse.Namespace) -> int:
         layers=[int(k) for k in args.layers.split(",")],
         target_layer=args.target_layer,
         seed=args.seed,
-        transpose=not args.no_transpose,
+        transpose=False if args.no_transpose else None,
     )
     for path in paths:
         print(path)
@@ -67,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-transpose",
         action="store_true",
-        help="do not swap spatial axes for display (needed only if the preprocessing does not "
-        "load with MONAI's x-first 2D readers)",
+        help="do not swap spatial axes for display (default: the bundle's explain#transpose, else swap, for "
+        "MONAI's x-first 2D readers)",
     )
     parser.set_defaults(func=_explain)

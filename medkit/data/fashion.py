@@ -24,6 +24,7 @@ from medkit.data.datalist import reusable_datalist, save_datalist, split_items
 
 __all__ = [
     "CLASS_NAMES",
+    "as_grey_array",
     "RAW_FILES",
     "prepare_fashion_datalists",
     "raw_folder",
@@ -191,6 +192,18 @@ def prepare_fashion_datalists(
     return datalist
 
 
+def as_grey_array(image: Any) -> np.ndarray:
+    """An image file path (read with Pillow, converted to grey) or an array, as an ``(H, W)`` array.
+
+    Lets the bundle's preprocessing take both datalist arrays and file paths (``medkit explain`` passes paths).
+    """
+    if isinstance(image, (str, os.PathLike)):
+        from PIL import Image
+
+        return np.asarray(Image.open(image).convert("L"))
+    return np.asarray(image)
+
+
 def read_fashion_inputs(input_path: str | os.PathLike) -> list[dict[str, Any]]:
     """Inference inputs as ``{"id", "image"}`` items: a FashionMNIST root (its test file), one idx images file, or
     image files (a folder of them or one file; converted to grey) with their stems as ids.
@@ -198,8 +211,6 @@ def read_fashion_inputs(input_path: str | os.PathLike) -> list[dict[str, Any]]:
     Raises:
         FileNotFoundError: if nothing readable is found at ``input_path``.
     """
-    from PIL import Image
-
     path = Path(input_path)
     if (raw_folder(path) / RAW_FILES["test"][0]).is_file():
         images = read_idx(raw_folder(path) / RAW_FILES["test"][0])
@@ -210,4 +221,4 @@ def read_fashion_inputs(input_path: str | os.PathLike) -> list[dict[str, Any]]:
     files = [f for f in files if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise FileNotFoundError(f"input {path}: no FashionMNIST/raw/ idx files, idx3 file or {IMAGE_SUFFIXES} images")
-    return [{"id": f.stem, "image": np.asarray(Image.open(f).convert("L"))} for f in files]
+    return [{"id": f.stem, "image": as_grey_array(f)} for f in files]

@@ -209,7 +209,7 @@ def explain_images(
     num_channels: int = 4,
     target_layer: str | None = None,
     seed: int = 0,
-    transpose: bool = True,
+    transpose: bool | None = None,
 ) -> list[Path]:
     """Writes ``saliency.png``, ``gradcam.png`` and ``feature_maps.png`` (one per method) for ``per_class`` images of
     each class, one row per image.
@@ -228,7 +228,8 @@ def explain_images(
         num_channels: random channels per feature-map layer.
         target_layer: Grad-CAM layer name; default the last ``nn.Conv2d``.
         seed: seed of the feature-map channel choice.
-        transpose: swap the spatial axes for display (MONAI's 2D readers load images x first).
+        transpose: swap the spatial axes for display (MONAI's 2D readers load images x first); default the bundle's
+            ``explain#transpose`` if it defines one, else true.
 
     Returns:
         the written PNG paths.
@@ -246,6 +247,8 @@ def explain_images(
     preprocessing = parser.get_parsed_content("infer#preprocessing")
     class_names = parser.get_parsed_content("class_names") if "class_names" in parser else None
     label_fn = parser.get_parsed_content("explain#label_fn") if "explain#label_fn" in parser else None
+    if transpose is None:
+        transpose = bool(parser.get_parsed_content("explain#transpose")) if "explain#transpose" in parser else True
     labels, source = _known_labels(files, labels_file, label_fn)
     logger.info("%d images; %s", len(files), source)
 
