@@ -200,7 +200,7 @@ def as_grey_array(image: Any) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         from PIL import Image
 
-        return np.asarray(Image.open(image).convert("L"))
+        return np.array(Image.open(image).convert("L"))
     return np.asarray(image)
 
 
