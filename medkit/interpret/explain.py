@@ -242,59 +242,76 @@ def explain_images(
     files = list_image_files(images)
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-    parser = load_bundle_config(bundle, overrides)
-    network = load_checkpoint(parser.get_parsed_content("network_def"), checkpoint).to(device).eval()
-    preprocessing = parser.get_parsed_content("infer#preprocessing")
-    class_names = parser.get_parsed_content("class_names") if "class_names" in parser else None
-    label_fn = parser.get_parsed_content("explain#label_fn") if "explain#label_fn" in parser else None
-    if transpose is None:
-        transpose = bool(parser.get_parsed_content("explain#transpose")) if "explain#transpose" in parser else True
-    labels, source = _known_labels(files, labels_file, label_fn)
+    model = _BundleModel(bundle, checkpoint, device, overrides)
+    labels, source = _known_labels(files, labels_file, model.label_fn)
     logger.info("%d images; %s", len(files), source)
-
-    def load(f: Path) -> torch.Tensor:
-        try:
-            return torch.as_tensor(preprocessing({"image": str(f)})["image"]).float()
-        except Exception as exc:
-            raise ValueError(f"infer#preprocessing failed on {f}: {exc}") from exc
-
-    def predict(batch: list[torch.Tensor]) -> torch.Tensor:
-        with torch.no_grad():
-            return network(torch.stack(batch).to(device)).float().cpu()
-
     if labels is None:
-        preds = {f: int(predicted_class(predict([load(f)]))[0]) for f in files}
+        preds = {f: int(predicted_class(model.predict(model.load(f)[None]))[0]) for f in files}
         chosen = _select(files, preds, per_class)
     else:
         chosen = _select(files, labels, per_class)
     if not chosen:
         raise ValueError(f"none of the {len(files)} images has a known label ({source})")
-    x = torch.stack([load(f) for f in chosen])
-    logits = predict(list(x))
-    preds_chosen = predicted_class(logits).tolist()
-
-    def name(cls: int) -> str:
-        return str(class_names[cls]) if class_names is not None and cls < len(class_names) else f"class {cls}"
-
+    x = torch.stack([model.load(f) for f in chosen])
     titles = [
-        f.name + ("" if labels is None else f"\nlabel {name(labels[f])}") + f"\npred {name(p)}"
-        for f, p in zip(chosen, preds_chosen)
+        f.name + ("" if labels is None else f"\nlabel {model.class_name(labels[f])}") + f"\npred {model.class_name(p)}"
+        for f, p in zip(chosen, predicted_class(model.predict(x)).tolist())
     ]
     out = Path(output_dir) if output_dir is not None else Path(checkpoint).parent / "explain"
-    arrays = list(x.numpy())
-    xd = x.to(device)
+    transpose = model.transpose if transpose is None else transpose
+    return _write_figures(model.network, x.to(device), titles, out, methods, transpose,
+                          dict(layers=layers, num_channels=num_channels, seed=seed), target_layer)  # fmt: skip
+
+
+class _BundleModel:
+    """The bundle's network with its checkpoint, its inference preprocessing and its optional explain hints."""
+
+    def __init__(self, bundle, checkpoint, device: str, overrides: dict[str, Any] | None) -> None:
+        parser = load_bundle_config(bundle, overrides)
+        self.device = device
+        self.network = load_checkpoint(parser.get_parsed_content("network_def"), checkpoint).to(device).eval()
+        self.preprocessing = parser.get_parsed_content("infer#preprocessing")
+        self.class_names = parser.get_parsed_content("class_names") if "class_names" in parser else None
+        self.label_fn = parser.get_parsed_content("explain#label_fn") if "explain#label_fn" in parser else None
+        has_hint = "explain#transpose" in parser
+        self.transpose = bool(parser.get_parsed_content("explain#transpose")) if has_hint else True
+
+    def load(self, path: Path) -> torch.Tensor:
+        try:
+            return torch.as_tensor(self.preprocessing({"image": str(path)})["image"]).float()
+        except Exception as exc:
+            raise ValueError(f"infer#preprocessing failed on {path}: {exc}") from exc
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.network(x.to(self.device)).float().cpu()
+
+    def class_name(self, cls: int) -> str:
+        names = self.class_names
+        return str(names[cls]) if names is not None and cls < len(names) else f"class {cls}"
+
+
+def _write_figures(
+    network: nn.Module,
+    x: torch.Tensor,
+    titles: list[str],
+    out: Path,
+    methods: Sequence[str],
+    transpose: bool,
+    feature_kwargs: dict[str, Any],
+    target_layer: str | None,
+) -> list[Path]:
+    arrays = list(x.cpu().numpy())
     written = []
     if "saliency" in methods:
-        maps = list(saliency_map(network, xd).cpu().numpy())
-        written.append(
-            save_map_grid(out / "saliency.png", arrays, maps, titles, "saliency |d logit / d x|", transpose=transpose)
-        )
+        maps = list(saliency_map(network, x).cpu().numpy())
+        written.append(save_map_grid(out / "saliency.png", arrays, maps, titles, "saliency |d logit / d x|",
+                                     transpose=transpose))  # fmt: skip
     if "gradcam" in methods:
-        maps = list(grad_cam(network, xd, target_layer).cpu().numpy())
-        written.append(
-            save_map_grid(out / "gradcam.png", arrays, maps, titles, "Grad-CAM", overlay=True, transpose=transpose)
-        )
+        maps = list(grad_cam(network, x, target_layer).cpu().numpy())
+        written.append(save_map_grid(out / "gradcam.png", arrays, maps, titles, "Grad-CAM", overlay=True,
+                                     transpose=transpose))  # fmt: skip
     if "features" in methods:
-        feats = feature_maps(network, xd, layers, num_channels, seed)
+        feats = feature_maps(network, x, **feature_kwargs)
         written.append(save_feature_map_grid(out / "feature_maps.png", arrays, feats, titles, transpose=transpose))
     return written
