@@ -12,6 +12,13 @@ from medkit.data.dna import (
     read_label_file,
     read_sequence_table,
 )
+from medkit.data.fashion import (
+    prepare_fashion_datalists,
+    read_fashion_inputs,
+    read_fashion_split,
+    read_idx,
+    write_idx,
+)
 from medkit.data.nuclei import (
     check_nuclei_items,
     find_dsb_root,
@@ -45,3 +52,5 @@ __all__ = [
 ]
 
 __all__ += ["generate_pcam_dataset", "list_patches", "prepare_pcam_datalists", "read_pcam_folder"]
+
+__all__ += ["prepare_fashion_datalists", "read_fashion_inputs", "read_fashion_split", "read_idx", "write_idx"]

@@ -12,6 +12,7 @@ from medkit.handlers.classification import (
     save_confusion_matrix_figure,
 )
 from medkit.handlers.grad_clip import GradientClipHandler
+from medkit.handlers.multiclass import MulticlassClassificationReport, MulticlassPredictionCSVWriter, multiclass_report
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
@@ -27,3 +28,5 @@ __all__ += [
 __all__ += ["GradientClipHandler"]
 
 __all__ += ["save_confusion_matrix_figure"]
+
+__all__ += ["MulticlassClassificationReport", "MulticlassPredictionCSVWriter", "multiclass_report"]

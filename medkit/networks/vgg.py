@@ -57,7 +57,8 @@ class VGGTransfer(nn.Module):
 
     The trainable ``head`` is ``Linear(4096, hidden_channels) -> ReLU [-> Dropout] -> Linear(hidden_channels,
     out_channels)``. With ``last_layer_only`` it is instead one fresh ``Linear(4096, out_channels)``: stock VGG16
-    whose last layer alone is fine-tuned.
+    whose last layer alone is fine-tuned, or, with ``freeze=False``, stock VGG16 trained end to end (from random init
+    with ``weights=None``), the two arms of the course's FashionMNIST comparison.
 
     Shape contract:
         input ``(B, in_channels, H, W)`` with ``H, W >= 32`` (five 2x poolings); output ``(B, out_channels)``, raw
@@ -72,7 +73,8 @@ class VGGTransfer(nn.Module):
         weights: ``"imagenet"`` to load torchvision's IMAGENET1K_V1 file from :func:`vgg16_weights_path` (never
             downloaded), or ``None`` for random initialisation.
         freeze: freeze the VGG16 part; false fine-tunes the whole network.
-        last_layer_only: replace only VGG16's last layer and train it alone (needs ``freeze=True``).
+        last_layer_only: replace VGG16's last layer by a fresh one instead of adding the MLP head; with ``freeze`` it
+            alone trains, without it the whole stock network trains.
 
     Raises:
         FileNotFoundError: ``weights="imagenet"`` and the weights file is missing (the message gives the path and URL).
@@ -104,8 +106,6 @@ class VGGTransfer(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if weights not in ("imagenet", None):
             raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
-        if last_layer_only and not freeze:
-            raise ValueError("last_layer_only=True trains the last layer alone, so it needs freeze=True, got False")
         self.in_channels = int(in_channels)
         self.freeze = bool(freeze)
 
