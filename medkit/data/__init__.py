@@ -41,3 +41,22 @@ __all__ = [
     "save_datalist",
     "split_items",
 ]
+
+from medkit.data.retina import (
+    RETINA_LAYOUTS,
+    check_retina_items,
+    estimate_fov,
+    prepare_retina_datalists,
+    read_retina_split,
+)
+from medkit.data.synthetic_retina import generate_retina_dataset, synthesize_fundus
+
+__all__ += [
+    "RETINA_LAYOUTS",
+    "check_retina_items",
+    "estimate_fov",
+    "generate_retina_dataset",
+    "prepare_retina_datalists",
+    "read_retina_split",
+    "synthesize_fundus",
+]
