@@ -28,3 +28,8 @@ __all__ = [
     "get_network",
     "register_network",
 ]
+
+from medkit.networks.resnet_unet import ResNetUNet  # noqa: E402
+
+register_network("resnet_unet")(ResNetUNet)
+__all__ += ["ResNetUNet"]
