@@ -21,3 +21,7 @@ __all__ += [
     "binary_decisions",
     "binary_scores",
 ]
+
+from medkit.handlers.overlay import SegmentationOverlaySaver, error_overlay  # noqa: E402
+
+__all__ += ["SegmentationOverlaySaver", "error_overlay"]
