@@ -22,6 +22,6 @@ __all__ = [
     "ToGreyd",
 ]
 
-from medkit.transforms.augmentation import AUGMENTATION_PRESETS, augmentation_preset  # noqa: E402
+from medkit.transforms.augmentation import AUGMENTATION_PRESETS, augmentation_preset, preview_augmentations  # noqa: E402
 
-__all__ += ["AUGMENTATION_PRESETS", "augmentation_preset"]
+__all__ += ["AUGMENTATION_PRESETS", "augmentation_preset", "preview_augmentations"]

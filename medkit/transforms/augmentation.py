@@ -18,7 +18,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from monai.transforms import (
+    Compose,
     MapTransform,
     Rand2DElasticd,
     RandAdjustContrastd,
@@ -30,7 +32,7 @@ from monai.transforms import (
     RandScaleIntensityFixedMeand,
 )
 
-__all__ = ["AUGMENTATION_PRESETS", "augmentation_preset"]
+__all__ = ["AUGMENTATION_PRESETS", "augmentation_preset", "preview_augmentations"]
 
 AUGMENTATION_PRESETS = ("none", "flips", "rotate", "elastic", "intensity", "all")
 
@@ -106,3 +108,37 @@ def augmentation_preset(
     }
     chosen = list(parts) if name == "all" else [] if name == "none" else [name]
     return [t for part in chosen for t in parts[part]()]
+
+
+def preview_augmentations(
+    sample: dict[str, torch.Tensor],
+    presets: Sequence[str] = AUGMENTATION_PRESETS,
+    draws: int = 3,
+    seed: int = 0,
+    mask_keys: Sequence[str] = ("label",),
+    prob: float = 0.5,
+) -> dict[str, list[dict[str, torch.Tensor]]]:
+    """Applies each preset ``draws`` times to one sample, as training would.
+
+    Args:
+        sample: channel-first tensors, e.g. ``{"image": (C, H, W), "label": (1, H, W)}``; it is not modified.
+        presets: preset names, each one of :data:`AUGMENTATION_PRESETS`.
+        draws: random draws per preset (``none`` gives copies of the input).
+        seed: seed of the first draw; draw ``k`` of every preset uses ``seed + k``.
+        mask_keys: the masks that move with the image.
+        prob: probability of each random transform (``1.0`` makes every transform fire).
+
+    Returns:
+        ``{preset: [augmented sample, ...]}`` with ``draws`` samples per preset.
+    """
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    out: dict[str, list[dict[str, torch.Tensor]]] = {}
+    for name in presets:
+        chain = Compose(augmentation_preset(name, mask_keys=mask_keys, prob=prob))
+        out[name] = []
+        for k in range(draws):
+            chain.set_random_state(seed=seed + k)
+            result = chain({key: value.clone() for key, value in sample.items()})
+            out[name].append({key: torch.as_tensor(value) for key, value in result.items()})
+    return out

@@ -78,3 +78,15 @@ def test_same_seed_same_draw():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         augmentation_preset(**kwargs)
+
+
+def test_preview_draws_differ_and_none_is_identity():
+    from medkit.transforms import preview_augmentations
+
+    sample = _sample()
+    grid = preview_augmentations(sample, ["none", "rotate"], draws=2, seed=5, prob=1.0)
+    assert [len(v) for v in grid.values()] == [2, 2]
+    assert torch.equal(grid["none"][0]["image"], sample["image"])
+    assert not torch.equal(grid["rotate"][0]["image"], grid["rotate"][1]["image"])
+    again = preview_augmentations(sample, ["rotate"], draws=1, seed=5, prob=1.0)
+    torch.testing.assert_close(again["rotate"][0]["image"], grid["rotate"][0]["image"])
