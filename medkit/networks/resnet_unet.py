@@ -19,6 +19,7 @@ from torch import nn
 
 from medkit.networks.unet import _DoubleConv
 from medkit.networks.weights import TORCHVISION_URL, hub_checkpoint_path, load_hub_checkpoint
+from medkit.utils import as_bool
 
 __all__ = ["RESNET18_IMAGENET_FILE", "RESNET18_IMAGENET_URL", "ResNetUNet", "resnet18_weights_path"]
 
@@ -113,11 +114,12 @@ class ResNetUNet(nn.Module):
             raise ValueError(f"out_channels must be >= 1 and dropout in [0, 1), got {out_channels}, {dropout}")
         if weights not in ("imagenet", None):
             raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
-        if weights is None and freeze_encoder:
+        if weights is None and as_bool(freeze_encoder):
             logger.warning("ResNetUNet with weights=None and freeze_encoder=True: the frozen encoder is random")
         self.in_channels = int(in_channels)
-        self.skip_connections = bool(skip_connections)
-        self.freeze_encoder = bool(freeze_encoder)
+        # command-line overrides arrive as strings: 'false' must not turn into True
+        self.skip_connections = as_bool(skip_connections)
+        self.freeze_encoder = as_bool(freeze_encoder)
         self.divisor = _DIVISOR
 
         resnet = torchvision.models.resnet18(weights=None)

@@ -100,3 +100,9 @@ def test_bad_arguments(kwargs, match):
 def test_wrong_input_channels_names_shape():
     with pytest.raises(ValueError, match=r"2, 3, 32, 32"):
         ResNetUNet(in_channels=1, channels=SMALL)(torch.randn(2, 3, 32, 32))
+
+
+@pytest.mark.parametrize("flag", ["false", "False", "0", False], ids=["false", "False", "0", "bool"])
+def test_string_flags_from_the_command_line(flag):
+    net = ResNetUNet(channels=SMALL, skip_connections=flag, freeze_encoder=flag)
+    assert net.skip_connections is False and net.freeze_encoder is False
