@@ -7,4 +7,6 @@ one entry there.
 
 from __future__ import annotations
 
-COMMANDS: tuple[str, ...] = ("data", "show_augmentations")
+COMMANDS: tuple[str, ...] = ("data",)
+COMMANDS += ("sweep",)
+COMMANDS += ("show_augmentations",)
