@@ -85,10 +85,12 @@ def test_resnet_unet_rgb_no_skips_variant_trains(trained, tmp_path):
         "--epochs", "1", "--network_name", "resnet_unet", "--channel_mode", "rgb", "--freeze_encoder", "true",
         "--network_def#skip_connections", "false", "--augmentation", "all",
     )  # fmt: skip
-    settings = json.loads((out / "run_settings.json").read_text())
-    assert settings["network_name"] == "resnet_unet" and settings["skip_connections"] is False
+    assert json.loads((out / "run_settings.json").read_text())["network_name"] == "resnet_unet"
     state = torch.load(out / "model.pt", weights_only=True)
     assert "layer4.1.conv2.weight" in state and "stem.0.weight" in state
+    # 'false' from the command line really removed the skips: no full-resolution input branch, narrow decoder convs
+    assert not any(k.startswith("input_block") for k in state)
+    assert state["decoders.4.conv.0.weight"].shape[1] == 4
     assert state["stem.0.weight"].shape == (64, 3, 7, 7)
 
 
