@@ -11,3 +11,7 @@ from medkit import data, filters, handlers, inferers, networks, transforms, util
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "data", "filters", "handlers", "inferers", "networks", "transforms", "utils"]
+
+from medkit import metrics  # noqa: E402
+
+__all__ += ["metrics"]

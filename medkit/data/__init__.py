@@ -29,7 +29,15 @@ from medkit.data.nuclei import (
     read_nuclei_dataset,
 )
 from medkit.data.pcam import list_patches, prepare_pcam_datalists, read_pcam_folder
+from medkit.data.retina import (
+    RETINA_LAYOUTS,
+    check_retina_items,
+    estimate_fov,
+    prepare_retina_datalists,
+    read_retina_split,
+)
 from medkit.data.synthetic_pcam import generate_pcam_dataset
+from medkit.data.synthetic_retina import generate_retina_dataset, synthesize_fundus
 
 __all__ = [
     "check_dna_items",
@@ -54,3 +62,13 @@ __all__ = [
 __all__ += ["generate_pcam_dataset", "list_patches", "prepare_pcam_datalists", "read_pcam_folder"]
 
 __all__ += ["prepare_fashion_datalists", "read_fashion_inputs", "read_fashion_split", "read_idx", "write_idx"]
+
+__all__ += [
+    "RETINA_LAYOUTS",
+    "check_retina_items",
+    "estimate_fov",
+    "generate_retina_dataset",
+    "prepare_retina_datalists",
+    "read_retina_split",
+    "synthesize_fundus",
+]

@@ -13,6 +13,7 @@ from medkit.handlers.classification import (
 )
 from medkit.handlers.grad_clip import GradientClipHandler
 from medkit.handlers.multiclass import MulticlassClassificationReport, MulticlassPredictionCSVWriter, multiclass_report
+from medkit.handlers.overlay import SegmentationOverlaySaver, error_overlay
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
@@ -30,3 +31,5 @@ __all__ += ["GradientClipHandler"]
 __all__ += ["save_confusion_matrix_figure"]
 
 __all__ += ["MulticlassClassificationReport", "MulticlassPredictionCSVWriter", "multiclass_report"]
+
+__all__ += ["SegmentationOverlaySaver", "error_overlay"]

@@ -7,6 +7,7 @@ from medkit.networks.layers import Linear
 from medkit.networks.mlp import MLP
 from medkit.networks.mobilenet import DepthwiseSeparableBlock, MobileNetV1
 from medkit.networks.registry import NETWORKS, get_network, register_network
+from medkit.networks.resnet_unet import ResNetUNet
 from medkit.networks.unet import UNet
 from medkit.networks.vgg import VGGTransfer, resolve_vgg_weights
 
@@ -30,3 +31,6 @@ __all__ = [
 ]
 
 __all__ += ["resolve_vgg_weights"]
+
+register_network("resnet_unet")(ResNetUNet)
+__all__ += ["ResNetUNet"]

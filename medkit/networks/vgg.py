@@ -14,6 +14,8 @@ import torch
 import torchvision
 from torch import nn
 
+from medkit.networks.weights import TORCHVISION_URL, hub_checkpoint_path, load_hub_checkpoint
+
 __all__ = ["VGG16_IMAGENET_FILE", "VGG16_IMAGENET_URL", "VGGTransfer", "vgg16_weights_path"]
 __all__ += ["resolve_vgg_weights"]
 
@@ -21,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 # torchvision's VGG16_Weights.IMAGENET1K_V1, spelled out so nothing has to be fetched to know where it goes
 VGG16_IMAGENET_FILE = "vgg16-397923af.pth"
-VGG16_IMAGENET_URL = f"https://download.pytorch.org/models/{VGG16_IMAGENET_FILE}"
+VGG16_IMAGENET_URL = f"{TORCHVISION_URL}{VGG16_IMAGENET_FILE}"
 _FEATURE_DIM = 4096  # width of VGG16's penultimate fully connected layer
 
 
@@ -30,19 +32,7 @@ def vgg16_weights_path() -> Path:
 
     This is the file torchvision's own cache uses, so a copy downloaded by torchvision elsewhere can be reused.
     """
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_IMAGENET_FILE
-
-
-def _load_imagenet_state_dict() -> dict[str, torch.Tensor]:
-    path = vgg16_weights_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"ImageNet VGG16 weights not found at {path}. medkit never downloads at run time: fetch "
-            f"{VGG16_IMAGENET_URL} yourself and save it as {path} (the folder is $TORCH_HOME/hub/checkpoints), "
-            f"or pass weights=None for random initialisation."
-        )
-    logger.info("loading ImageNet VGG16 weights from %s", path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return hub_checkpoint_path(VGG16_IMAGENET_FILE)
 
 
 class VGGTransfer(nn.Module):
@@ -110,7 +100,7 @@ class VGGTransfer(nn.Module):
         self.freeze = bool(freeze)
 
         if weights == "imagenet":
-            state = _load_imagenet_state_dict()
+            state = load_hub_checkpoint(VGG16_IMAGENET_FILE, "ImageNet VGG16")
             with torch.device("meta"):  # skip the random init of 138M parameters that are overwritten anyway
                 vgg = torchvision.models.vgg16(weights=None)
             vgg.load_state_dict(state, assign=True)

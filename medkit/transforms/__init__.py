@@ -21,3 +21,7 @@ __all__ = [
     "ToGrey",
     "ToGreyd",
 ]
+
+from medkit.transforms.augmentation import AUGMENTATION_PRESETS, augmentation_preset, preview_augmentations  # noqa: E402
+
+__all__ += ["AUGMENTATION_PRESETS", "augmentation_preset", "preview_augmentations"]
