@@ -28,7 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the ``medkit`` command line; returns the exit code (1 with a one-line message on bad input)."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # arguments after "--" pass through untouched (e.g. bundle overrides for every sweep run)
+    passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
+    parser = build_parser()
+    args = parser.parse_args(argv[: len(argv) - len(passthrough) - 1] if "--" in argv else argv)
+    if passthrough and not getattr(args, "accepts_passthrough", False):
+        parser.error(f"'{args.command}' takes no arguments after '--'")
+    args.passthrough = passthrough
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)

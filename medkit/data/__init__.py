@@ -12,6 +12,13 @@ from medkit.data.dna import (
     read_label_file,
     read_sequence_table,
 )
+from medkit.data.fashion import (
+    prepare_fashion_datalists,
+    read_fashion_inputs,
+    read_fashion_split,
+    read_idx,
+    write_idx,
+)
 from medkit.data.nuclei import (
     check_nuclei_items,
     find_dsb_root,
@@ -21,6 +28,16 @@ from medkit.data.nuclei import (
     read_image_mask_pairs,
     read_nuclei_dataset,
 )
+from medkit.data.pcam import list_patches, prepare_pcam_datalists, read_pcam_folder
+from medkit.data.retina import (
+    RETINA_LAYOUTS,
+    check_retina_items,
+    estimate_fov,
+    prepare_retina_datalists,
+    read_retina_split,
+)
+from medkit.data.synthetic_pcam import generate_pcam_dataset
+from medkit.data.synthetic_retina import generate_retina_dataset, synthesize_fundus
 
 __all__ = [
     "check_dna_items",
@@ -40,6 +57,20 @@ __all__ = [
     "read_nuclei_dataset",
     "save_datalist",
     "split_items",
+]
+
+__all__ += ["generate_pcam_dataset", "list_patches", "prepare_pcam_datalists", "read_pcam_folder"]
+
+__all__ += ["prepare_fashion_datalists", "read_fashion_inputs", "read_fashion_split", "read_idx", "write_idx"]
+
+__all__ += [
+    "RETINA_LAYOUTS",
+    "check_retina_items",
+    "estimate_fov",
+    "generate_retina_dataset",
+    "prepare_retina_datalists",
+    "read_retina_split",
+    "synthesize_fundus",
 ]
 
 from medkit.data.class_mapping import ClassMapping, read_mapping  # noqa: E402

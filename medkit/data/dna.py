@@ -261,7 +261,7 @@ def prepare_dna_datalists(
     sequence_column: str = "sequence",
     label_column: str = "label",
     id_column: str = "id",
-    num_synthetic: int = 2000,
+    num_synthetic: int = 8000,
 ) -> dict[str, Any]:
     """Reads, checks and splits a labelled sequence dataset, writing ``<output_dir>/datalist.json``.
 

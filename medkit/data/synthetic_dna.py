@@ -1,8 +1,15 @@
-"""Synthetic binding-site dataset: uniform random background sequences vs. sequences carrying a planted motif.
+"""Synthetic binding-site dataset shaped like ChIP-seq peak windows vs. background windows.
 
-Positives hold one copy of :data:`MOTIF` at a uniformly random position, each motif base mutated with probability
-``mutation_rate``; negatives are pure background. The set is written as ``sequences.csv`` (``id,sequence,label``)
-plus a ``SYNTHETIC.md`` provenance note, in the same CSV format the readers take for real data.
+Negatives are random background with 50% GC. Positives imitate peak windows centred on the peak summit: their
+background is GC-richer (``positive_gc``, as ChIP-seq peaks are), and they carry ``motif_copies`` copies of
+:data:`MOTIF` placed around the window centre (normal with standard deviation ``position_sd`` bases, clipped to the
+window), each motif base mutated with probability ``mutation_rate``. The set is written as ``sequences.csv``
+(``id,sequence,label``) plus a ``SYNTHETIC.md`` provenance note, in the same CSV format the readers take for real
+data.
+
+The GC shift gives a weak composition signal the BiLSTM picks up in its first epoch; the motif gives the strong
+signal. A planted motif at a uniform position on a uniform background alone leaves the model on a long loss plateau
+(test ROC AUC 0.49 after early stopping on 2,000 sequences), which made the old default useless as a model check.
 """
 
 from __future__ import annotations
@@ -29,29 +36,56 @@ def synthesize_sequences(
     mutation_rate: float = 0.1,
     positive_fraction: float = 0.5,
     seed: int = 0,
+    positive_gc: float = 0.6,
+    motif_copies: tuple[int, int] = (1, 2),
+    position_sd: float | None = 10.0,
 ) -> tuple[list[str], list[int]]:
-    """Returns ``(sequences, labels)``; labels are 1 for the sequences with a planted motif."""
+    """Returns ``(sequences, labels)``; labels are 1 for the peak-like sequences that carry the motif.
+
+    Args:
+        num_sequences: how many sequences.
+        length: bases per sequence.
+        motif: the planted site.
+        mutation_rate: probability that each planted motif base is replaced by a random base.
+        positive_fraction: expected fraction of label-1 sequences.
+        seed: random seed; the output is a deterministic function of all arguments.
+        positive_gc: GC fraction of the positives' background (negatives use 0.5).
+        motif_copies: inclusive range of motif copies per positive.
+        position_sd: spread of the motif start around the window centre, in bases; ``None`` places it uniformly.
+    """
     if length < len(motif):
         raise ValueError(f"length {length} is shorter than the motif {motif!r}")
-    if not 0.0 <= mutation_rate <= 1.0 or not 0.0 < positive_fraction < 1.0:
+    if not 0.0 <= mutation_rate <= 1.0 or not 0.0 < positive_fraction < 1.0 or not 0.0 < positive_gc < 1.0:
         raise ValueError(
-            f"need mutation_rate in [0, 1] and positive_fraction in (0, 1), got {mutation_rate}, {positive_fraction}"
+            "need mutation_rate in [0, 1], positive_fraction and positive_gc in (0, 1), got "
+            f"{mutation_rate}, {positive_fraction}, {positive_gc}"
         )
+    low, high = motif_copies
+    if not 1 <= low <= high:
+        raise ValueError(f"motif_copies must be (low, high) with 1 <= low <= high, got {motif_copies}")
     rng = np.random.default_rng(seed)
-    codes = rng.integers(0, 4, size=(num_sequences, length))
     labels = (rng.random(num_sequences) < positive_fraction).astype(int)
+    gc = np.where(labels == 1, positive_gc, 0.5)[:, None]
+    # base order ACGT: A and T share the AT fraction, C and G the GC fraction
+    cumulative = np.concatenate([(1 - gc) / 2, np.full_like(gc, 0.5), (1 + gc) / 2], axis=1)
+    codes = (rng.random((num_sequences, length))[..., None] >= cumulative[:, None, :]).sum(-1)
     motif_codes = np.array(["ACGT".index(b) for b in motif])
+    last_start = length - len(motif)
     for i in np.flatnonzero(labels):
-        site = motif_codes.copy()
-        mutated = rng.random(len(site)) < mutation_rate
-        site[mutated] = rng.integers(0, 4, size=int(mutated.sum()))
-        start = rng.integers(0, length - len(motif) + 1)
-        codes[i, start : start + len(motif)] = site
+        for _ in range(rng.integers(low, high + 1)):
+            site = motif_codes.copy()
+            mutated = rng.random(len(site)) < mutation_rate
+            site[mutated] = rng.integers(0, 4, size=int(mutated.sum()))
+            if position_sd is None:
+                start = int(rng.integers(0, last_start + 1))
+            else:
+                start = int(np.clip(np.rint(rng.normal(last_start / 2, position_sd)), 0, last_start))
+            codes[i, start : start + len(motif)] = site
     return ["".join(_BASES[row]) for row in codes], labels.tolist()
 
 
 def generate_dna_dataset(
-    root: str | os.PathLike, num_sequences: int = 2000, length: int = 101, seed: int = 0, mutation_rate: float = 0.1
+    root: str | os.PathLike, num_sequences: int = 8000, length: int = 101, seed: int = 0, mutation_rate: float = 0.1
 ) -> Path:
     """Writes ``root/sequences.csv`` and ``root/SYNTHETIC.md``; returns ``root``."""
     root = Path(root)
@@ -65,8 +99,9 @@ def generate_dna_dataset(
     os.replace(tmp, root / "sequences.csv")
     (root / "SYNTHETIC.md").write_text(
         f"# Synthetic DNA binding-site data (generated by medkit, not real)\n\n"
-        f"{num_sequences} uniform random {length}-bp sequences; label-1 sequences carry the motif {MOTIF} at a random "
-        f"position, each base mutated with probability {mutation_rate}. Seed {seed}. "
+        f"{num_sequences} random {length}-bp sequences. Label 0: background with 50% GC. Label 1: peak-like windows "
+        f"with 60% GC background and 1-2 copies of the motif {MOTIF} near the centre (sd 10 bp), each motif base "
+        f"mutated with probability {mutation_rate}. Seed {seed}. "
         "Made by `medkit.data.synthetic_dna.generate_dna_dataset`.\n"
     )
     logger.warning("wrote %d SYNTHETIC DNA sequences (planted motif %s) to %s", num_sequences, MOTIF, root)

@@ -9,7 +9,11 @@ from medkit.handlers.classification import (
     PredictionCSVWriter,
     binary_decisions,
     binary_scores,
+    save_confusion_matrix_figure,
 )
+from medkit.handlers.grad_clip import GradientClipHandler
+from medkit.handlers.multiclass import MulticlassClassificationReport, MulticlassPredictionCSVWriter, multiclass_report
+from medkit.handlers.overlay import SegmentationOverlaySaver, error_overlay
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
@@ -22,6 +26,14 @@ __all__ += [
     "binary_scores",
 ]
 
-from medkit.handlers.overlay import SegmentationOverlaySaver, overlay_classes  # noqa: E402
+__all__ += ["GradientClipHandler"]
 
-__all__ += ["SegmentationOverlaySaver", "overlay_classes"]
+__all__ += ["save_confusion_matrix_figure"]
+
+__all__ += ["MulticlassClassificationReport", "MulticlassPredictionCSVWriter", "multiclass_report"]
+
+__all__ += ["SegmentationOverlaySaver", "error_overlay"]
+
+from medkit.handlers.class_overlay import ClassOverlaySaver, overlay_classes  # noqa: E402
+
+__all__ += ["ClassOverlaySaver", "overlay_classes"]

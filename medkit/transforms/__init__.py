@@ -22,6 +22,10 @@ __all__ = [
     "ToGreyd",
 ]
 
+from medkit.transforms.augmentation import AUGMENTATION_PRESETS, augmentation_preset, preview_augmentations  # noqa: E402
+
+__all__ += ["AUGMENTATION_PRESETS", "augmentation_preset", "preview_augmentations"]
+
 from medkit.transforms.colorization import ColorizationPaird  # noqa: E402
 from medkit.transforms.labels import LoadGreyLabel, LoadGreyLabeld, SaveGreyLabel, SaveGreyLabeld  # noqa: E402
 

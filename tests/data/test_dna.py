@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -139,6 +140,34 @@ def test_synthetic_positives_carry_the_motif():
     seqs, labels = synthesize_sequences(200, length=50, mutation_rate=0.0, seed=0)
     assert {len(s) for s in seqs} == {50} and 0 < sum(labels) < 200
     assert all(MOTIF in s for s, y in zip(seqs, labels) if y == 1)
+
+
+def test_synthetic_positives_are_gc_rich_with_centred_motifs():
+    seqs, labels = synthesize_sequences(2000, length=101, mutation_rate=0.0, seed=2)
+    assert synthesize_sequences(2000, length=101, mutation_rate=0.0, seed=2) == (seqs, labels)
+    pos = [s for s, y in zip(seqs, labels) if y == 1]
+    neg = [s for s, y in zip(seqs, labels) if y == 0]
+
+    def gc(group: list[str]) -> float:
+        return sum(s.count("G") + s.count("C") for s in group) / sum(len(s) for s in group)
+
+    assert abs(gc(neg) - 0.5) < 0.01
+    assert 0.58 < gc(pos) < 0.64  # 60% background plus the motif's own 50% GC
+    starts = np.array([i for s in pos for i in range(len(s)) if s.startswith(MOTIF, i)])
+    assert abs(starts.mean() - 45.5) < 2 and 5 < starts.std() < 15  # centred, sd about 10 bp
+    assert sum(s.count(MOTIF) >= 2 for s in pos) > 0.2 * len(pos)  # 1-2 copies
+    assert sum(MOTIF in s for s in neg) == 0
+    uniform, _ = synthesize_sequences(500, length=101, mutation_rate=0.0, position_sd=None, motif_copies=(1, 1), seed=2)
+    assert any(s.find(MOTIF) < 20 for s in uniform)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"length": 5}, {"mutation_rate": 1.5}, {"positive_gc": 1.0}, {"motif_copies": (2, 1)}, {"motif_copies": (0, 1)}],
+)
+def test_synthetic_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        synthesize_sequences(10, **{"seed": 0, **kwargs})
 
 
 def test_real_chipseq_encode(real_data_dir):

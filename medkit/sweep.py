@@ -1,0 +1,458 @@
+"""Sweeps: run one bundle over a grid of config overrides, one subprocess per variant, then summarise and plot.
+
+Command line (from the repository root)::
+
+    medkit sweep nuclei_seg --name lr_skip --set learning_rate=1e-2,1e-3,1e-4 \\
+        --set network_def#skip_connections=true,false -- --epochs 20
+
+Each variant is ``python -m monai.bundle run --config_file <layers> --output_dir runs/<bundle>/<name>/<variant>/
+--KEY VALUE ...`` with its log in ``<variant>/sweep.log`` and its outcome in ``<variant>/sweep_status.json``. A failed
+variant (nonzero exit or timeout) is recorded and the sweep goes on; a re-run skips the variants already ``ok``.
+Afterwards ``summary.csv``, ``summary.md`` and ``curves.png`` are written in ``runs/<bundle>/<name>/``, read from each
+variant's TensorBoard events.
+
+``--set`` values are written as on the bundle command line but JSON-style (``true``, ``null``, ``1e-3``, ``[4,8]``,
+``dice``); they are passed on as Python literals, because ``monai.bundle``'s command line (python-fire) would keep
+``true`` as the string ``"true"``. Commas inside brackets or quotes do not split values:
+``--set channels=[4,8],[8,16]``.
+
+The library functions (:func:`expand_grid`, :func:`variant_name`, :func:`build_command`, :func:`run_variant`,
+:func:`summarize`, :func:`write_summary`, and :mod:`medkit.curves` for reading and plotting) work on their own.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import itertools
+import json
+import logging
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medkit.curves import best_and_worst, metric_mode, plot_curves, plot_groups, read_scalars
+from medkit.utils import save_json
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "STATUS_FILE",
+    "Variant",
+    "build_command",
+    "cli_literal",
+    "expand_grid",
+    "parse_set",
+    "parse_value",
+    "pick_metric",
+    "plan_sweep",
+    "read_status",
+    "report_sweep",
+    "resolve_configs",
+    "run_sweep",
+    "run_variant",
+    "split_values",
+    "summarize",
+    "variant_name",
+    "write_summary",
+]
+
+STATUS_FILE = "sweep_status.json"
+LOG_FILE = "sweep.log"
+_PAIRS = {"[": "]", "(": ")", "{": "}"}
+
+
+@dataclass
+class Variant:
+    """One run of a sweep: its overrides (as typed), its folder and its command."""
+
+    name: str
+    overrides: dict[str, str]
+    output_dir: Path
+    command: list[str] = field(default_factory=list)
+
+
+def split_values(text: str) -> list[str]:
+    """Splits ``"1e-3,[4,8],'a,b'"`` on the commas outside brackets and quotes: ``["1e-3", "[4,8]", "'a,b'"]``."""
+    values, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in _PAIRS:
+            depth += 1
+        elif ch in _PAIRS.values():
+            depth -= 1
+        elif ch == "," and depth == 0:
+            values.append(text[start:i].strip())
+            start = i + 1
+    values.append(text[start:].strip())
+    if depth != 0 or quote or any(v == "" for v in values):
+        raise ValueError(f"cannot split sweep values {text!r}: unbalanced brackets/quotes or an empty value")
+    return values
+
+
+def parse_set(spec: str) -> tuple[str, list[str]]:
+    """``"optimizer#lr=1e-3,1e-4"`` -> ``("optimizer#lr", ["1e-3", "1e-4"])``."""
+    key, sep, values = spec.partition("=")
+    key = key.strip().lstrip("-")
+    if not sep or not key or not values.strip():
+        raise ValueError(f"--set expects KEY=V1,V2,..., got {spec!r}")
+    return key, split_values(values)
+
+
+def expand_grid(sets: Mapping[str, Sequence[str]] | Sequence[tuple[str, Sequence[str]]]) -> list[dict[str, str]]:
+    """The Cartesian product of ``{key: values}``, first key varying slowest; one empty dict for an empty grid."""
+    items = list(sets.items()) if isinstance(sets, Mapping) else list(sets)
+    keys = [k for k, _ in items]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"a sweep key is set twice: {keys}")
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(v for _, v in items))]
+
+
+def parse_value(text: str) -> Any:
+    """Reads one value as JSON (``true``, ``null``, ``1e-3``, ``[4,8]``), else as a Python literal, else as a string."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return text
+
+
+def cli_literal(value: Any) -> str:
+    """The ``monai.bundle`` command-line text that python-fire reads back as ``value``.
+
+    ``True`` for ``true`` (fire keeps ``true`` as a string), ``[4, 8]``, ``0.001``; strings stay bare unless fire would
+    read them as something else (``"1,2"`` would become a tuple, so it is quoted: ``'1,2'``).
+    """
+    if isinstance(value, str):
+        from fire.parser import DefaultParseValue
+
+        if DefaultParseValue(value) == value:
+            return value
+    return repr(value)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+_UNSAFE_VALUE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def variant_name(overrides: Mapping[str, str], max_len: int = 120) -> str:
+    """A readable, filesystem-safe folder name: ``optimizer.lr=1e-3__network_def.skip_connections=false``.
+
+    ``#`` becomes ``.``, runs of other unsafe characters become ``-``; names longer than ``max_len`` are cut and end
+    with a short hash of the full name, so they stay unique. No overrides gives ``base``.
+    """
+    if not overrides:
+        return "base"
+    parts = []
+    for key, value in overrides.items():
+        safe = _UNSAFE_VALUE.sub("-", value).strip("-")
+        safe = f"-{safe}" if value.startswith("-") else safe
+        parts.append(f"{_UNSAFE.sub('-', key.replace('#', '.')).strip('-')}={safe}")
+    name = "__".join(parts)
+    if len(name) > max_len:
+        import hashlib
+
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[: max_len - 9]}-{digest}"
+    return name
+
+
+def resolve_configs(
+    bundle: str | os.PathLike, configs: Sequence[str] = (), bundles_root: str | os.PathLike = "bundles"
+) -> tuple[str, list[Path]]:
+    """The bundle's name and its config layers (default ``configs/train.json``).
+
+    Args:
+        bundle: a bundle name under ``bundles_root`` or a path to a bundle folder.
+        configs: layer files, each a path or a name in the bundle's ``configs/`` folder.
+        bundles_root: where bundle names are looked up.
+
+    Raises:
+        FileNotFoundError: naming the missing bundle folder or config file.
+    """
+    root = Path(bundle) if Path(bundle).is_dir() else Path(bundles_root) / str(bundle)
+    if not (root / "configs").is_dir():
+        raise FileNotFoundError(f"no bundle at {root} (expected {root / 'configs'}/)")
+    files = []
+    for cfg in configs or ["train.json"]:
+        path = Path(cfg) if Path(cfg).is_file() else root / "configs" / cfg
+        if not path.is_file():
+            raise FileNotFoundError(f"config {cfg!r} is neither a file nor in {root / 'configs'}")
+        files.append(path)
+    return root.resolve().name, files
+
+
+def build_command(
+    config_files: Sequence[str | os.PathLike],
+    output_dir: str | os.PathLike,
+    overrides: Mapping[str, str],
+    extra_args: Sequence[str] = (),
+    python: str = sys.executable,
+) -> list[str]:
+    """``python -m monai.bundle run`` for one variant; the variant's overrides follow ``extra_args``, so they win."""
+    files = [str(f) for f in config_files]
+    config_arg = files[0] if len(files) == 1 else "[" + ",".join(repr(f) for f in files) + "]"
+    cmd = [python, "-m", "monai.bundle", "run", "--config_file", config_arg, *extra_args]
+    for key, value in overrides.items():
+        cmd += [f"--{key}", cli_literal(parse_value(value))]
+    return cmd + ["--output_dir", str(output_dir)]
+
+
+def plan_sweep(
+    bundle: str | os.PathLike,
+    name: str,
+    sets: Sequence[tuple[str, Sequence[str]]],
+    configs: Sequence[str] = (),
+    runs_root: str | os.PathLike = "runs",
+    extra_args: Sequence[str] = (),
+    bundles_root: str | os.PathLike = "bundles",
+) -> tuple[Path, list[Variant]]:
+    """The sweep folder ``runs_root/<bundle>/<name>`` and its variants (grid order), commands included."""
+    if not name or _UNSAFE.search(name):
+        raise ValueError(f"sweep name {name!r} must be non-empty and use only letters, digits, . _ = + -")
+    bundle_name, files = resolve_configs(bundle, configs, bundles_root)
+    sweep_dir = Path(runs_root) / bundle_name / name
+    variants, seen = [], set()
+    for overrides in expand_grid(sets):
+        vname = variant_name(overrides)
+        if vname in seen:
+            vname = f"{vname}__{len(seen)}"
+        seen.add(vname)
+        out = sweep_dir / vname
+        variants.append(Variant(vname, overrides, out, build_command(files, out, overrides, extra_args)))
+    return sweep_dir, variants
+
+
+def read_status(output_dir: str | os.PathLike) -> dict | None:
+    """The variant's ``sweep_status.json``, or ``None`` when it never finished."""
+    path = Path(output_dir) / STATUS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def run_variant(variant: Variant, timeout_s: float | None = None, tail_lines: int = 30) -> dict:
+    """Runs one variant in a subprocess, its output in ``sweep.log``, and writes ``sweep_status.json``.
+
+    Returns:
+        The status: ``status`` (``ok``, ``failed`` or ``timeout``), ``returncode``, ``wall_s``, ``overrides``,
+        ``command`` and, unless ok, ``log_tail`` (the last ``tail_lines`` lines of the log).
+    """
+    variant.output_dir.mkdir(parents=True, exist_ok=True)
+    log_path = variant.output_dir / LOG_FILE
+    start = time.monotonic()
+    with open(log_path, "w") as log:
+        log.write("$ " + shlex.join(variant.command) + "\n")
+        log.flush()
+        # own session, so a timeout kills the run with any DataLoader workers it started
+        proc = subprocess.Popen(variant.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            returncode, status = proc.wait(timeout=timeout_s), None
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            returncode, status = proc.wait(), "timeout"
+    result = {
+        "name": variant.name,
+        "status": status or ("ok" if returncode == 0 else "failed"),
+        "returncode": returncode,
+        "wall_s": round(time.monotonic() - start, 2),
+        "overrides": variant.overrides,
+        "command": variant.command,
+    }
+    if result["status"] != "ok":
+        result["log_tail"] = _tail(log_path, tail_lines)
+    save_json(result, variant.output_dir / STATUS_FILE)
+    return result
+
+
+def run_sweep(
+    variants: Sequence[Variant], max_parallel: int = 1, timeout_s: float | None = None, dry_run: bool = False
+) -> list[dict | None]:
+    """Runs the variants not yet ``ok`` (``max_parallel`` at a time) and logs one line per start and finish.
+
+    Returns:
+        Each variant's status in ``variants`` order (``None`` for variants a dry run would run).
+    """
+    if max_parallel < 1:
+        raise ValueError(f"max_parallel must be >= 1, got {max_parallel}")
+    total = len(variants)
+    results: list[dict | None] = [read_status(v.output_dir) for v in variants]
+
+    def one(index: int) -> None:
+        v = variants[index]
+        logger.info("[%d/%d] start %s", index + 1, total, v.name)
+        results[index] = res = run_variant(v, timeout_s)
+        logger.info("[%d/%d] %s %s in %.1f s", index + 1, total, res["status"], v.name, res["wall_s"])
+        if res["status"] != "ok":
+            logger.warning("%s failed (see %s):\n%s", v.name, v.output_dir / LOG_FILE, res["log_tail"][-2000:])
+
+    todo = []
+    for i, (v, res) in enumerate(zip(variants, results, strict=True)):
+        if res is not None and res.get("status") == "ok":
+            logger.info("[%d/%d] skip %s (already ok)", i + 1, total, v.name)
+        else:
+            todo.append(i)
+    if dry_run:
+        for i in todo:
+            logger.info("[%d/%d] would run %s", i + 1, total, variants[i].name)
+            results[i] = None
+        return results
+    with ThreadPoolExecutor(max_workers=max_parallel) as pool:
+        list(pool.map(one, todo))
+    return results
+
+
+def pick_metric(scalars: Sequence[Mapping[str, Any]], metric: str | None = None) -> str | None:
+    """``metric`` if given, else the first ``val_*`` tag any run wrote (MONAI evaluators write the key metric first)."""
+    if metric:
+        return metric
+    for tags in scalars:
+        for tag in tags:
+            if tag.startswith("val_"):
+                return tag
+    return None
+
+
+def summarize(
+    variants: Sequence[Variant], statuses: Sequence[dict | None], metric: str | None = None, mode: str | None = None
+) -> tuple[list[dict], str | None]:
+    """One row per variant, best first: overrides, status, epochs, best/final metric and the epoch of the best.
+
+    Args:
+        variants: the sweep's variants.
+        statuses: their ``sweep_status.json`` contents (``None`` for never run).
+        metric: the TensorBoard tag to rank by; default the first ``val_*`` tag found (:func:`pick_metric`).
+        mode: ``max`` or ``min``; default ``min`` for loss-like tags, else ``max``.
+
+    Returns:
+        The rows and the metric used.
+    """
+    scalars = [read_scalars(v.output_dir) if v.output_dir.is_dir() else {} for v in variants]
+    metric = pick_metric(scalars, metric)
+    mode = mode or (metric_mode(metric) if metric else "max")
+    rows = []
+    for v, status, tags in zip(variants, statuses, scalars, strict=True):
+        row: dict[str, Any] = {"variant": v.name, **v.overrides}
+        row["status"] = status["status"] if status else "not run"
+        row.update(epochs=None, best=None, best_epoch=None, final=None)
+        if metric and tags.get(metric):
+            steps, values = tags[metric]
+            pick = max if mode == "max" else min
+            best_i = pick(range(len(values)), key=values.__getitem__)
+            row.update(epochs=steps[-1], best=values[best_i], best_epoch=steps[best_i], final=values[-1])
+        row["wall_s"] = status.get("wall_s") if status else None
+        rows.append(row)
+    sign = -1.0 if mode == "max" else 1.0
+    rows.sort(key=lambda r: (r["best"] is None, sign * r["best"] if r["best"] is not None else 0.0))
+    return rows, metric
+
+
+def _fmt(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}" if column == "wall_s" else f"{value:.4f}"
+    return str(value)
+
+
+def write_summary(
+    rows: Sequence[Mapping[str, Any]],
+    sweep_dir: str | os.PathLike,
+    metric: str | None,
+    failures: Mapping[str, str] = {},
+) -> tuple[Path, Path]:
+    """Writes ``summary.csv`` and ``summary.md`` (the rows as a table, then the log tail of each failed variant).
+
+    The ``best``/``final`` columns are named after the metric (``best_val_mean_dice``).
+    """
+    sweep_dir = Path(sweep_dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    label = metric or "metric"
+    rename = {"best": f"best_{label}", "final": f"final_{label}"}
+    columns = [rename.get(c, c) for c in (rows[0] if rows else ["variant"])]
+    table = [[_fmt(c, r[c]) for c in r] for r in rows]
+    csv_path = sweep_dir / "summary.csv"
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows(table)
+    md = [
+        f"# Sweep {sweep_dir.name}",
+        "",
+        f"Ranked by the best `{label}`; `epochs` is the last epoch with a value.",
+        "",
+    ]
+    md += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    md += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in table]
+    for name, tail in failures.items():
+        md += ["", f"## {name} failed", "", "```", *tail.splitlines()[-10:], "```"]
+    md_path = sweep_dir / "summary.md"
+    md_path.write_text("\n".join(md) + "\n")
+    return csv_path, md_path
+
+
+def report_sweep(
+    sweep_dir: str | os.PathLike,
+    variants: Sequence[Variant],
+    statuses: Sequence[dict | None],
+    metric: str | None = None,
+    mode: str | None = None,
+    curve_tag: str | None = None,
+    group_by: str | None = None,
+) -> list[dict]:
+    """Writes ``summary.csv``, ``summary.md`` and ``curves.png`` (``curve_tag``, default the metric) for a sweep.
+
+    With ``group_by`` (a swept key, e.g. ``loss_name``), ``curves.png`` has one panel per value of that key, each
+    panel marking its best and worst variant by the best metric (e.g. the seeds of each loss).
+    """
+    rows, metric = summarize(variants, statuses, metric, mode)
+    failures = {
+        v.name: s.get("log_tail", "") for v, s in zip(variants, statuses, strict=True) if s and s["status"] != "ok"
+    }
+    write_summary(rows, sweep_dir, metric, failures)
+    tag = curve_tag or metric
+    if not tag:
+        logger.warning("no validation metric in any run of %s: no curves.png", sweep_dir)
+        return rows
+    png, title = Path(sweep_dir) / "curves.png", f"{Path(sweep_dir).name}: {tag}"
+    if group_by:
+        groups: dict[str, list[str]] = {}
+        for v in variants:
+            groups.setdefault(f"{group_by}={v.overrides.get(group_by)}", []).append(v.name)
+        scores = {r["variant"]: r["best"] for r in rows}
+        dirs = {v.name: v.output_dir for v in variants}
+        plot_groups(
+            dirs, groups, tag=tag, out_path=png, scores=scores, mode=mode or metric_mode(metric or tag), title=title
+        )
+        return rows
+    curves = {v.name: read_scalars(v.output_dir).get(tag) for v in variants if v.output_dir.is_dir()}
+    present = {k: c for k, c in curves.items() if c}
+    labels = best_and_worst({r["variant"]: r["best"] for r in rows}, mode or metric_mode(metric or tag))
+    failed = [
+        f"{v.name} ({s['status'] if s else 'not run'})"
+        for v, s in zip(variants, statuses, strict=True)
+        if v.name not in present
+    ]
+    plot_curves(present, png, tag=tag, highlight=labels if len(present) > 2 else None, failed=failed, title=title)
+    return rows
