@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from medkit.data.class_mapping import ClassMapping, read_mapping
 from medkit.data.datalist import load_datalist, save_datalist, split_items
 from medkit.data.dna import (
     check_dna_items,
@@ -12,6 +13,13 @@ from medkit.data.dna import (
     read_label_file,
     read_sequence_table,
 )
+from medkit.data.endo import (
+    check_label_values,
+    list_frames,
+    prepare_colorization_datalists,
+    prepare_endo_datalists,
+)
+from medkit.data.endovis import endovis2017_mapping, read_endovis2017
 from medkit.data.fashion import (
     prepare_fashion_datalists,
     read_fashion_inputs,
@@ -73,14 +81,6 @@ __all__ += [
     "synthesize_fundus",
 ]
 
-from medkit.data.class_mapping import ClassMapping, read_mapping  # noqa: E402
-from medkit.data.endo import (  # noqa: E402
-    check_label_values,
-    list_frames,
-    prepare_colorization_datalists,
-    prepare_endo_datalists,
-)
-from medkit.data.endovis import endovis2017_mapping, read_endovis2017  # noqa: E402
 
 __all__ += [
     "ClassMapping",

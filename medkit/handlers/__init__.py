@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from medkit.handlers.checkpoint import find_resume_checkpoint
+from medkit.handlers.class_overlay import ClassOverlaySaver, overlay_classes
 from medkit.handlers.classification import (
     BinaryClassificationReport,
     LossCurvesHandler,
@@ -34,6 +35,5 @@ __all__ += ["MulticlassClassificationReport", "MulticlassPredictionCSVWriter", "
 
 __all__ += ["SegmentationOverlaySaver", "error_overlay"]
 
-from medkit.handlers.class_overlay import ClassOverlaySaver, overlay_classes  # noqa: E402
 
 __all__ += ["ClassOverlaySaver", "overlay_classes"]

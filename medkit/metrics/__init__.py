@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
-
 from medkit.metrics.fov import (
     FOV_SCORES,
     FOVROCAUC,
@@ -13,6 +11,10 @@ from medkit.metrics.fov import (
     fov_scores,
     scores_from_confusion,
 )
+from medkit.metrics.per_class import PerClassDice, per_class_dice, stack_outputs
+
+__all__: list[str] = []
+
 
 __all__ += [
     "FOV_SCORES",
@@ -24,6 +26,5 @@ __all__ += [
     "scores_from_confusion",
 ]
 
-from medkit.metrics.per_class import PerClassDice, per_class_dice, stack_outputs  # noqa: E402
 
 __all__ += ["PerClassDice", "per_class_dice", "stack_outputs"]

@@ -6,6 +6,7 @@ from medkit.networks.bilstm import BiLSTMClassifier
 from medkit.networks.layers import Linear
 from medkit.networks.mlp import MLP
 from medkit.networks.mobilenet import DepthwiseSeparableBlock, MobileNetV1
+from medkit.networks.partial_load import load_matching_state_dict, load_pretrained
 from medkit.networks.registry import NETWORKS, get_network, register_network
 from medkit.networks.resnet_unet import ResNetUNet
 from medkit.networks.unet import UNet
@@ -35,6 +36,5 @@ __all__ += ["resolve_vgg_weights"]
 register_network("resnet_unet")(ResNetUNet)
 __all__ += ["ResNetUNet"]
 
-from medkit.networks.partial_load import load_matching_state_dict, load_pretrained  # noqa: E402
 
 __all__ += ["load_matching_state_dict", "load_pretrained"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from medkit.transforms.augmentation import AUGMENTATION_PRESETS, augmentation_preset, preview_augmentations
+from medkit.transforms.colorization import ColorizationPaird
 from medkit.transforms.dna import OneHotDNA, OneHotDNAd, ReverseComplement, ReverseComplementd
 from medkit.transforms.filter import Filter2D, Filter2Dd
 from medkit.transforms.intensity import ToGrey, ToGreyd
 from medkit.transforms.io import LoadMaskUnion, LoadMaskUniond, SaveLikeInput, SaveLikeInputd
+from medkit.transforms.labels import LoadGreyLabel, LoadGreyLabeld, SaveGreyLabel, SaveGreyLabeld
 
 __all__ = [
     "Filter2D",
@@ -22,11 +25,8 @@ __all__ = [
     "ToGreyd",
 ]
 
-from medkit.transforms.augmentation import AUGMENTATION_PRESETS, augmentation_preset, preview_augmentations  # noqa: E402
 
 __all__ += ["AUGMENTATION_PRESETS", "augmentation_preset", "preview_augmentations"]
 
-from medkit.transforms.colorization import ColorizationPaird  # noqa: E402
-from medkit.transforms.labels import LoadGreyLabel, LoadGreyLabeld, SaveGreyLabel, SaveGreyLabeld  # noqa: E402
 
 __all__ += ["ColorizationPaird", "LoadGreyLabel", "LoadGreyLabeld", "SaveGreyLabel", "SaveGreyLabeld"]
