@@ -6,12 +6,11 @@ the subpackages available to config expressions such as ``$medkit.data.prepare_n
 
 from __future__ import annotations
 
-from medkit import data, filters, handlers, inferers, networks, transforms, utils
+from medkit import data, filters, handlers, inferers, losses, metrics, networks, transforms, utils
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "data", "filters", "handlers", "inferers", "networks", "transforms", "utils"]
 
-from medkit import losses  # noqa: E402
-
+__all__ += ["metrics"]
 __all__ += ["losses"]

@@ -26,3 +26,9 @@ def test_console_help_lists_commands():
         [sys.executable, "-m", "medkit.cli", "data", "--help"], capture_output=True, text=True, cwd=REPO_ROOT
     )
     assert proc.returncode == 0 and "fetch" in proc.stdout and "synth" in proc.stdout
+
+
+def test_synth_pcam_writes_named_patches(tmp_path, capsys):
+    assert main(["data", "synth", "pcam", str(tmp_path / "p"), "--num-images", "4"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "p")
+    assert sorted(p.name for p in (tmp_path / "p").glob("*.jpg")) == ["N_2.jpg", "N_3.jpg", "T_0.jpg", "T_1.jpg"]

@@ -33,3 +33,19 @@ def test_use_cpu_bf16_switch():
     assert isinstance(use_cpu_bf16("cpu", "auto"), bool)
     with pytest.raises(ValueError, match="'yes'"):
         use_cpu_bf16("cpu", "yes")
+
+
+def test_memory_format_applies_to_4d_inputs_only():
+    seen = []
+
+    def net(x):
+        seen.append(x.is_contiguous(memory_format=torch.channels_last))
+        return x.flatten(1)[:, :1]
+
+    inferer = AutocastInferer(enabled=False, memory_format=torch.channels_last)
+    inferer(torch.ones(2, 3, 4, 5), net)
+    assert seen == [True]
+    assert AutocastInferer(enabled=False, memory_format=torch.channels_last)(torch.ones(2, 3), lambda x: x).shape == (
+        2,
+        3,
+    )

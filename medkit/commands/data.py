@@ -4,6 +4,7 @@
 
     medkit data fetch dsb2018 [--data-root data] [--url URL] [--sha256 HEX | --no-verify]
     medkit data synth nuclei OUT_DIR [--num-images 48] [--size 256] [--seed 0]
+    medkit data synth pcam OUT_DIR [--num-images 200] [--size 96] [--seed 0]
 """
 
 from __future__ import annotations
@@ -29,10 +30,22 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+# per kind: (number of images, image size) when the options are not given
+SYNTH_DEFAULTS = {"nuclei": (48, 256), "pcam": (200, 96)}
+
+
 def _synth(args: argparse.Namespace) -> int:
+    num, size = SYNTH_DEFAULTS[args.kind]
+    num = num if args.num_images is None else args.num_images
+    size = size if args.size is None else args.size
+    if args.kind == "pcam":
+        from medkit.data.synthetic_pcam import generate_pcam_dataset
+
+        print(generate_pcam_dataset(args.out_dir, num_patches=num, size=size, seed=args.seed))
+        return 0
     from medkit.data.synthetic_nuclei import generate_nuclei_dataset
 
-    path = generate_nuclei_dataset(args.out_dir, num_images=args.num_images, image_size=args.size, seed=args.seed)
+    path = generate_nuclei_dataset(args.out_dir, num_images=num, image_size=size, seed=args.seed)
     print(path)
     return 0
 
@@ -54,9 +67,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fetch.set_defaults(func=_fetch)
 
     synth = data.add_parser("synth", help="write a synthetic dataset in a real on-disk layout")
-    synth.add_argument("kind", choices=["nuclei"])
+    synth.add_argument("kind", choices=sorted(SYNTH_DEFAULTS))
     synth.add_argument("out_dir")
-    synth.add_argument("--num-images", type=int, default=48)
-    synth.add_argument("--size", type=int, default=256)
+    synth.add_argument("--num-images", type=int, default=None, help="nuclei: 48, pcam: 200")
+    synth.add_argument("--size", type=int, default=None, help="image side in pixels; nuclei: 256, pcam: 96")
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=_synth)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from medkit.data.class_mapping import ClassMapping, read_mapping
 from medkit.data.datalist import load_datalist, save_datalist, split_items
 from medkit.data.dna import (
     check_dna_items,
@@ -12,6 +13,20 @@ from medkit.data.dna import (
     read_label_file,
     read_sequence_table,
 )
+from medkit.data.endo import (
+    check_label_values,
+    list_frames,
+    prepare_colorization_datalists,
+    prepare_endo_datalists,
+)
+from medkit.data.endovis import endovis2017_mapping, read_endovis2017
+from medkit.data.fashion import (
+    prepare_fashion_datalists,
+    read_fashion_inputs,
+    read_fashion_split,
+    read_idx,
+    write_idx,
+)
 from medkit.data.nuclei import (
     check_nuclei_items,
     find_dsb_root,
@@ -21,6 +36,17 @@ from medkit.data.nuclei import (
     read_image_mask_pairs,
     read_nuclei_dataset,
 )
+from medkit.data.pcam import list_patches, prepare_pcam_datalists, read_pcam_folder
+from medkit.data.retina import (
+    RETINA_LAYOUTS,
+    check_retina_items,
+    estimate_fov,
+    prepare_retina_datalists,
+    read_retina_split,
+)
+from medkit.data.shapes import check_label_items, prepare_shapes_datalists, read_class_names, read_label_pairs
+from medkit.data.synthetic_pcam import generate_pcam_dataset
+from medkit.data.synthetic_retina import generate_retina_dataset, synthesize_fundus
 
 __all__ = [
     "check_dna_items",
@@ -42,11 +68,30 @@ __all__ = [
     "split_items",
 ]
 
-from medkit.data.shapes import (  # noqa: E402
-    check_label_items,
-    prepare_shapes_datalists,
-    read_class_names,
-    read_label_pairs,
-)
+__all__ += ["generate_pcam_dataset", "list_patches", "prepare_pcam_datalists", "read_pcam_folder"]
+
+__all__ += ["prepare_fashion_datalists", "read_fashion_inputs", "read_fashion_split", "read_idx", "write_idx"]
+
+__all__ += [
+    "RETINA_LAYOUTS",
+    "check_retina_items",
+    "estimate_fov",
+    "generate_retina_dataset",
+    "prepare_retina_datalists",
+    "read_retina_split",
+    "synthesize_fundus",
+]
+
+
+__all__ += [
+    "ClassMapping",
+    "check_label_values",
+    "endovis2017_mapping",
+    "list_frames",
+    "prepare_colorization_datalists",
+    "prepare_endo_datalists",
+    "read_endovis2017",
+    "read_mapping",
+]
 
 __all__ += ["check_label_items", "prepare_shapes_datalists", "read_class_names", "read_label_pairs"]

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from medkit.handlers.checkpoint import find_resume_checkpoint
+from medkit.handlers.class_overlay import ClassOverlaySaver, overlay_classes
 from medkit.handlers.classification import (
     BinaryClassificationReport,
     LossCurvesHandler,
     PredictionCSVWriter,
     binary_decisions,
     binary_scores,
+    save_confusion_matrix_figure,
 )
 from medkit.handlers.grad_clip import GradientClipHandler
+from medkit.handlers.label_overlay import LabelOverlaySaver, colour_overlay, to_label_map
+from medkit.handlers.multiclass import MulticlassClassificationReport, MulticlassPredictionCSVWriter, multiclass_report
+from medkit.handlers.overlay import SegmentationOverlaySaver, error_overlay
+from medkit.handlers.per_class import PerClassMetrics, per_class_scores
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
@@ -25,7 +31,13 @@ __all__ += [
 
 __all__ += ["GradientClipHandler"]
 
-from medkit.handlers.label_overlay import LabelOverlaySaver, colour_overlay, to_label_map  # noqa: E402
-from medkit.handlers.per_class import PerClassMetrics, per_class_scores  # noqa: E402
+__all__ += ["save_confusion_matrix_figure"]
+
+__all__ += ["MulticlassClassificationReport", "MulticlassPredictionCSVWriter", "multiclass_report"]
+
+__all__ += ["SegmentationOverlaySaver", "error_overlay"]
+
+
+__all__ += ["ClassOverlaySaver", "overlay_classes"]
 
 __all__ += ["LabelOverlaySaver", "PerClassMetrics", "colour_overlay", "per_class_scores", "to_label_map"]

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "binary_decisions",
     "binary_scores",
 ]
+__all__ += ["save_confusion_matrix_figure"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,23 +99,81 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def save_confusion_matrix_figure(
+    labels: Sequence[int] | np.ndarray,
+    predictions: Sequence[int] | np.ndarray,
+    path: str | os.PathLike,
+    class_names: Sequence[str] = ("negative", "positive"),
+    title: str = "confusion matrix",
+) -> dict[str, int]:
+    """Draws the 2x2 confusion matrix of binary ``labels`` vs. ``predictions`` with TN, FP, FN and TP and their counts
+    written in the cells, true labels on the rows and predicted labels on the columns, and saves it as a PNG.
+
+    Args:
+        labels: true 0/1 labels.
+        predictions: predicted 0/1 labels, as many as ``labels``.
+        path: the PNG file to write (its folder is created).
+        class_names: names of class 0 and class 1 for the axis ticks.
+        title: figure title.
+
+    Returns:
+        the counts ``{"tn", "fp", "fn", "tp"}``.
+    """
+    labels, predictions = np.asarray(labels).astype(int).ravel(), np.asarray(predictions).astype(int).ravel()
+    if labels.shape != predictions.shape:
+        raise ValueError(f"got {labels.size} labels but {predictions.size} predictions")
+    if not set(np.unique(np.concatenate([labels, predictions]))) <= {0, 1}:
+        raise ValueError("labels and predictions must be 0 or 1")
+    if len(class_names) != 2:
+        raise ValueError(f"class_names needs two names (class 0, class 1), got {list(class_names)}")
+    matrix = np.array([[np.sum((labels == t) & (predictions == p)) for p in (0, 1)] for t in (0, 1)])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(int(matrix.max()), 1))
+    names = (("TN", "FP"), ("FN", "TP"))
+    for t in (0, 1):
+        for p in (0, 1):
+            dark = matrix[t, p] > 0.6 * matrix.max()
+            ax.text(p, t, f"{names[t][p]}\n{matrix[t, p]}", ha="center", va="center", fontsize=13,
+                    color="white" if dark else "black")  # fmt: skip
+    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=list(class_names), yticklabels=list(class_names))
+    ax.set(xlabel="predicted label", ylabel="true label", title=f"{title} (n={labels.size})")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return {"tn": int(matrix[0, 0]), "fp": int(matrix[0, 1]), "fn": int(matrix[1, 0]), "tp": int(matrix[1, 1])}
+
+
 class BinaryClassificationReport:
-    """Collects probabilities and labels over an evaluation run, then writes ``metrics.json``, ``roc_curve.png`` and
-    ``pr_curve.png`` into ``output_dir``.
+    """Collects probabilities and labels over an evaluation run, then writes ``metrics.json``, ``roc_curve.png``,
+    ``pr_curve.png`` and ``confusion_matrix.png`` into ``output_dir``.
 
     ``metrics.json`` holds ROC AUC, PR AUC (average precision) and accuracy at probability 0.5 computed here with
     scikit-learn, the engine's own metrics under their engine names (``engine_metrics``; in a bundle's evaluate layer
-    they keep the validation names, such as ``val_loss``, but are computed on the evaluated split), the sample counts
-    and ``extra``.
+    they keep the validation names, such as ``val_loss``, but are computed on the evaluated split), the confusion
+    counts at probability 0.5 (``confusion_matrix``: tn, fp, fn, tp), the sample counts and ``extra``.
 
     Args:
-        output_dir: folder for the three files.
+        output_dir: folder for the four files.
         extra: constant fields for ``metrics.json``, such as the checkpoint path.
+        class_names: names of class 0 and class 1 on the confusion-matrix axes.
     """
 
-    def __init__(self, output_dir: str | os.PathLike, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        extra: dict[str, Any] | None = None,
+        class_names: Sequence[str] = ("negative", "positive"),
+    ) -> None:
         self.output_dir = Path(output_dir)
         self.extra = dict(extra or {})
+        self.class_names = tuple(class_names)
         self._probs: list[np.ndarray] = []
         self._labels: list[np.ndarray] = []
 
@@ -152,9 +212,13 @@ class BinaryClassificationReport:
                 k: float(v) for k, v in engine.state.metrics.items() if isinstance(v, (int, float, np.number))
             },
             "num_sequences": int(len(labels)),
+            "num_samples": int(len(labels)),
             "num_positive": int(labels.sum()),
             **self.extra,
         }
+        report["confusion_matrix"] = save_confusion_matrix_figure(
+            labels, (probs > 0.5).astype(int), self.output_dir / "confusion_matrix.png", self.class_names
+        )
         _write_atomic(self.output_dir / "metrics.json", json.dumps(report, indent=2))
         fpr, tpr, _ = roc_curve(labels, probs)
         precision, recall, _ = precision_recall_curve(labels, probs)
@@ -193,15 +257,22 @@ class PredictionCSVWriter:
         threshold: probability at or above which ``predicted_label`` is 1.
         id_key: batch key of the record ids.
         source_key: batch key of the input file stems.
+        id_header: the CSV header of the id column (``file`` for one row per image file, say).
     """
 
     def __init__(
-        self, output_dir: str | os.PathLike, threshold: float = 0.5, id_key: str = "id", source_key: str = "source"
+        self,
+        output_dir: str | os.PathLike,
+        threshold: float = 0.5,
+        id_key: str = "id",
+        source_key: str = "source",
+        id_header: str = "id",
     ) -> None:
         self.output_dir = Path(output_dir)
         self.threshold = threshold
         self.id_key = id_key
         self.source_key = source_key
+        self.id_header = id_header
         self._rows: dict[str, list[tuple[str, float]]] = defaultdict(list)
 
     def attach(self, engine: Engine) -> None:
@@ -223,7 +294,7 @@ class PredictionCSVWriter:
             tmp = path.with_name(f".{path.name}.tmp")
             with open(tmp, "w", newline="") as f:
                 writer = csv.writer(f)
-                writer.writerow(["id", "probability", "predicted_label"])
+                writer.writerow([self.id_header, "probability", "predicted_label"])
                 writer.writerows((r, f"{p:.6f}", int(p >= self.threshold)) for r, p in rows)
             os.replace(tmp, path)
             logger.info("%d predictions written to %s", len(rows), path)

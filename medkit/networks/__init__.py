@@ -6,9 +6,11 @@ from medkit.networks.bilstm import BiLSTMClassifier
 from medkit.networks.layers import Linear
 from medkit.networks.mlp import MLP
 from medkit.networks.mobilenet import DepthwiseSeparableBlock, MobileNetV1
+from medkit.networks.partial_load import load_matching_state_dict, load_pretrained
 from medkit.networks.registry import NETWORKS, get_network, register_network
+from medkit.networks.resnet_unet import ResNetUNet
 from medkit.networks.unet import UNet
-from medkit.networks.vgg import VGGTransfer
+from medkit.networks.vgg import VGGTransfer, resolve_vgg_weights
 
 register_network("unet")(UNet)
 register_network("vgg_transfer")(VGGTransfer)
@@ -28,3 +30,11 @@ __all__ = [
     "get_network",
     "register_network",
 ]
+
+__all__ += ["resolve_vgg_weights"]
+
+register_network("resnet_unet")(ResNetUNet)
+__all__ += ["ResNetUNet"]
+
+
+__all__ += ["load_matching_state_dict", "load_pretrained"]

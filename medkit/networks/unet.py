@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medkit.utils import as_bool
+
 __all__ = ["UNet"]
 
 logger = logging.getLogger(__name__)
@@ -121,7 +123,7 @@ class UNet(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.spatial_dims = spatial_dims
-        self.skip_connections = bool(skip_connections)
+        self.skip_connections = as_bool(skip_connections)  # command-line overrides arrive as 'true'/'false'
         self.divisor = 2 ** (len(channels) - 1)
 
         widths = (in_channels,) + channels

@@ -14,13 +14,16 @@ import torch
 import torchvision
 from torch import nn
 
+from medkit.networks.weights import TORCHVISION_URL, hub_checkpoint_path, load_hub_checkpoint
+
 __all__ = ["VGG16_IMAGENET_FILE", "VGG16_IMAGENET_URL", "VGGTransfer", "vgg16_weights_path"]
+__all__ += ["resolve_vgg_weights"]
 
 logger = logging.getLogger(__name__)
 
 # torchvision's VGG16_Weights.IMAGENET1K_V1, spelled out so nothing has to be fetched to know where it goes
 VGG16_IMAGENET_FILE = "vgg16-397923af.pth"
-VGG16_IMAGENET_URL = f"https://download.pytorch.org/models/{VGG16_IMAGENET_FILE}"
+VGG16_IMAGENET_URL = f"{TORCHVISION_URL}{VGG16_IMAGENET_FILE}"
 _FEATURE_DIM = 4096  # width of VGG16's penultimate fully connected layer
 
 
@@ -29,19 +32,7 @@ def vgg16_weights_path() -> Path:
 
     This is the file torchvision's own cache uses, so a copy downloaded by torchvision elsewhere can be reused.
     """
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_IMAGENET_FILE
-
-
-def _load_imagenet_state_dict() -> dict[str, torch.Tensor]:
-    path = vgg16_weights_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"ImageNet VGG16 weights not found at {path}. medkit never downloads at run time: fetch "
-            f"{VGG16_IMAGENET_URL} yourself and save it as {path} (the folder is $TORCH_HOME/hub/checkpoints), "
-            f"or pass weights=None for random initialisation."
-        )
-    logger.info("loading ImageNet VGG16 weights from %s", path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return hub_checkpoint_path(VGG16_IMAGENET_FILE)
 
 
 class VGGTransfer(nn.Module):
@@ -56,7 +47,8 @@ class VGGTransfer(nn.Module):
 
     The trainable ``head`` is ``Linear(4096, hidden_channels) -> ReLU [-> Dropout] -> Linear(hidden_channels,
     out_channels)``. With ``last_layer_only`` it is instead one fresh ``Linear(4096, out_channels)``: stock VGG16
-    whose last layer alone is fine-tuned.
+    whose last layer alone is fine-tuned, or, with ``freeze=False``, stock VGG16 trained end to end (from random init
+    with ``weights=None``), the two arms of the course's FashionMNIST comparison.
 
     Shape contract:
         input ``(B, in_channels, H, W)`` with ``H, W >= 32`` (five 2x poolings); output ``(B, out_channels)``, raw
@@ -71,7 +63,8 @@ class VGGTransfer(nn.Module):
         weights: ``"imagenet"`` to load torchvision's IMAGENET1K_V1 file from :func:`vgg16_weights_path` (never
             downloaded), or ``None`` for random initialisation.
         freeze: freeze the VGG16 part; false fine-tunes the whole network.
-        last_layer_only: replace only VGG16's last layer and train it alone (needs ``freeze=True``).
+        last_layer_only: replace VGG16's last layer by a fresh one instead of adding the MLP head; with ``freeze`` it
+            alone trains, without it the whole stock network trains.
 
     Raises:
         FileNotFoundError: ``weights="imagenet"`` and the weights file is missing (the message gives the path and URL).
@@ -103,13 +96,11 @@ class VGGTransfer(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if weights not in ("imagenet", None):
             raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
-        if last_layer_only and not freeze:
-            raise ValueError("last_layer_only=True trains the last layer alone, so it needs freeze=True, got False")
         self.in_channels = int(in_channels)
         self.freeze = bool(freeze)
 
         if weights == "imagenet":
-            state = _load_imagenet_state_dict()
+            state = load_hub_checkpoint(VGG16_IMAGENET_FILE, "ImageNet VGG16")
             with torch.device("meta"):  # skip the random init of 138M parameters that are overwritten anyway
                 vgg = torchvision.models.vgg16(weights=None)
             vgg.load_state_dict(state, assign=True)
@@ -161,3 +152,37 @@ class VGGTransfer(nn.Module):
         else:
             feats = self.embed(x)
         return self.head(feats)
+
+
+def resolve_vgg_weights(weights: str | None = "auto") -> str | None:
+    """Turns a bundle's ``weights`` setting into :class:`VGGTransfer`'s ``weights`` argument.
+
+    Args:
+        weights: ``"auto"``: ImageNet when :func:`vgg16_weights_path` exists, otherwise random initialisation with a
+            prominent warning naming the file and its URL (so a fresh machine still runs); ``"imagenet"``: ImageNet,
+            required (``VGGTransfer`` raises ``FileNotFoundError`` naming the file when it is missing); ``None``,
+            ``"none"`` or ``"random"``: random initialisation.
+
+    Returns:
+        ``"imagenet"`` or ``None``.
+    """
+    choice = "none" if weights is None else str(weights).strip().lower()
+    if choice in ("none", "random"):
+        return None
+    if choice == "imagenet":
+        return "imagenet"
+    if choice != "auto":
+        raise ValueError(f"weights must be 'auto', 'imagenet', 'none' or None, got {weights!r}")
+    path = vgg16_weights_path()
+    if path.is_file():
+        return "imagenet"
+    logger.warning(
+        "\n%s\nWARNING: ImageNet VGG16 weights not found at %s, so the FROZEN VGG16 features are RANDOM and only the "
+        "head learns: expect much weaker results than transfer learning gives. Download %s to that path (the folder is "
+        "$TORCH_HOME/hub/checkpoints) to use them, or pass --weights imagenet to make a missing file an error.\n%s",
+        "=" * 100,
+        path,
+        VGG16_IMAGENET_URL,
+        "=" * 100,
+    )
+    return None

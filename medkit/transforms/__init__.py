@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from medkit.transforms.augmentation import AUGMENTATION_PRESETS, augmentation_preset, preview_augmentations
+from medkit.transforms.colorization import ColorizationPaird
 from medkit.transforms.dna import OneHotDNA, OneHotDNAd, ReverseComplement, ReverseComplementd
 from medkit.transforms.filter import Filter2D, Filter2Dd
 from medkit.transforms.intensity import ToGrey, ToGreyd
 from medkit.transforms.io import LoadMaskUnion, LoadMaskUniond, SaveLikeInput, SaveLikeInputd
+from medkit.transforms.labels import LoadGreyLabel, LoadGreyLabeld, SaveGreyLabel, SaveGreyLabeld
 
 __all__ = [
     "Filter2D",
@@ -21,3 +24,9 @@ __all__ = [
     "ToGrey",
     "ToGreyd",
 ]
+
+
+__all__ += ["AUGMENTATION_PRESETS", "augmentation_preset", "preview_augmentations"]
+
+
+__all__ += ["ColorizationPaird", "LoadGreyLabel", "LoadGreyLabeld", "SaveGreyLabel", "SaveGreyLabeld"]

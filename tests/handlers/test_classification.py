@@ -61,3 +61,35 @@ def test_prediction_csv_per_source(tmp_path):
     assert [r["id"] for r in x] == ["a", "b"] and [r["id"] for r in y] == ["c", "d"]
     assert float(x[0]["probability"]) == pytest.approx(torch.sigmoid(torch.tensor(2.0)).item(), abs=1e-6)
     assert [r["predicted_label"] for r in x + y] == ["1", "0", "1", "0"]
+
+
+def test_confusion_matrix_figure_counts(tmp_path):
+    from medkit.handlers import save_confusion_matrix_figure
+
+    counts = save_confusion_matrix_figure([1, 1, 1, 0, 0], [1, 0, 1, 1, 0], tmp_path / "cm" / "cm.png", ("n", "t"))
+    assert counts == {"tn": 1, "fp": 1, "fn": 1, "tp": 2}
+    assert (tmp_path / "cm" / "cm.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="2 predictions"):
+        save_confusion_matrix_figure([1, 0, 1], [1, 0], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="0 or 1"):
+        save_confusion_matrix_figure([2, 0], [1, 0], tmp_path / "x.png")
+
+
+def test_report_adds_confusion_counts_and_figure(tmp_path):
+    engine, data = _engine([{"pred": LOGITS, "label": LABELS}])
+    BinaryClassificationReport(tmp_path, class_names=("normal", "tumour")).attach(engine)
+    engine.run(data)
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    # probabilities > 0.5 for logits 2.0 and 0.5: one true positive, one false positive
+    assert report["confusion_matrix"] == {"tn": 1, "fp": 1, "fn": 1, "tp": 1}
+    assert report["num_samples"] == 4
+    assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
+
+
+def test_prediction_csv_id_header(tmp_path):
+    engine = Engine(lambda e, b: {"pred": b["pred"]})
+    PredictionCSVWriter(tmp_path, id_header="file").attach(engine)
+    engine.run([{"pred": torch.tensor([[3.0], [-3.0]]), "id": ["a.jpg", "b.png"], "source": ["slide", "slide"]}])
+    rows = list(csv.reader(open(tmp_path / "slide_predictions.csv")))
+    assert rows[0] == ["file", "probability", "predicted_label"]
+    assert [r[0] for r in rows[1:]] == ["a.jpg", "b.png"] and [r[2] for r in rows[1:]] == ["1", "0"]

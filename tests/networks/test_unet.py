@@ -105,3 +105,9 @@ def test_torchscript_matches_eager():
     x = torch.randn(1, 1, 20, 28)
     scripted = torch.jit.script(net)
     torch.testing.assert_close(scripted(x), net(x))
+
+
+@pytest.mark.parametrize("flag", ["false", "False", "0"], ids=["false", "False", "0"])
+def test_skip_connections_flag_from_the_command_line(flag):
+    # `--network_def#skip_connections false` reaches the constructor as the string 'false'
+    assert UNet(channels=(4, 8), skip_connections=flag).skip_connections is False

@@ -94,6 +94,14 @@ def test_last_layer_only_is_stock_vgg16_with_a_fresh_last_layer():
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
+def test_last_layer_only_unfrozen_is_stock_vgg16_trained_end_to_end():
+    net = VGGTransfer(out_channels=10, weights=None, last_layer_only=True, freeze=False).train()
+    assert len(net.trainable_parameters()) == len(list(net.parameters())) == 32  # VGG16's 16 weight layers
+    assert net.features.training and net.classifier.training
+    net(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert net.features[0].weight.grad is not None and net.head.weight.shape == (10, 4096)
+
+
 def test_loads_imagenet_file_from_torch_home(tmp_path, monkeypatch, no_download):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with torch.device("meta"):
@@ -132,9 +140,8 @@ def test_missing_weights_file_says_where_to_put_it(tmp_path, monkeypatch, no_dow
         ({"weights": "imagnet"}, "'imagnet'"),
         ({"dropout": 1.0}, "dropout"),
         ({"out_channels": 0}, "out_channels"),
-        ({"freeze": False, "last_layer_only": True}, "freeze=True"),
     ],
-    ids=["channels", "weights-typo", "dropout", "out", "last-layer-unfrozen"],
+    ids=["channels", "weights-typo", "dropout", "out"],
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

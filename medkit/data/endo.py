@@ -1,0 +1,261 @@
+"""Readers for endoscopic instrument segmentation and colorization frames.
+
+Layouts (``dataset_dir`` is the folder given to the bundle):
+    * **Course layout**: ``segmentation/{train,validation,test}/`` holding either ``images/<id>.png`` +
+      ``labels/<id>.png`` subfolders, or flat ``<id>.png`` + ``<id>_label.png`` pairs. Labels are grey-level images;
+      ``mapping.json`` (in ``segmentation/`` or in ``dataset_dir``) maps each grey value to a class::
+
+          {"0": {"index": 0, "name": "background"}, "85": {"index": 1, "name": "shaft"}, ...}
+
+      A bare index (``{"0": 0, "85": 1}``) is accepted too; such classes are named ``class_<index>``. Several grey
+      values may share one index. Colorization frames live in ``colorization/{train_cor,validation_cor}/*.png`` (RGB);
+      a grey version is read from the sibling folder ``train_grey``/``validation_grey`` (same file name) when present,
+      and made from the RGB frame otherwise.
+    * **EndoVis 2017 instrument types**: ``instrument_dataset_<n>/`` folders, read by :mod:`medkit.data.endovis`.
+
+Items are ``{"id", "image", "label"}`` with absolute paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from medkit.data.class_mapping import ClassMapping, read_mapping
+from medkit.data.datalist import reusable_datalist, save_datalist
+from medkit.data.endovis import endovis2017_mapping, read_endovis2017, split_endovis
+from medkit.utils import save_json
+
+__all__ = [
+    "check_label_values",
+    "list_frames",
+    "prepare_colorization_datalists",
+    "prepare_endo_datalists",
+    "read_colorization_split",
+    "read_segmentation_split",
+]
+
+logger = logging.getLogger(__name__)
+
+SYNTHETIC_MARKER = "SYNTHETIC.md"
+_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+_SPLITS = {"train": "train", "val": "validation", "test": "test"}
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(_EXTS))
+
+
+def read_segmentation_split(split_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Reads one split folder: ``images/`` + ``labels/`` (paired by stem) or flat ``<id>.png`` + ``<id>_label.png``.
+
+    Raises:
+        ValueError: if the folder holds no frames, or a frame has no label (the message names the frame).
+    """
+    root = Path(split_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"split folder {root} does not exist")
+    if (root / "images").is_dir():
+        labels = {p.stem: p for p in _images(root / "labels")} if (root / "labels").is_dir() else {}
+        pairs = [(p, labels.get(p.stem), root / "labels" / f"{p.stem}.png") for p in _images(root / "images")]
+    else:
+        files = _images(root)
+        labels = {p.stem[: -len("_label")]: p for p in files if p.stem.endswith("_label")}
+        pairs = [(p, labels.get(p.stem), root / f"{p.stem}_label.png") for p in files if not p.stem.endswith("_label")]
+    items = []
+    for image, label, expected in pairs:
+        if label is None:
+            raise ValueError(f"{image}: frame has no label image (expected {expected})")
+        items.append({"id": image.stem, "image": str(image.resolve()), "label": str(label.resolve())})
+    if not items:
+        raise ValueError(f"{root}: no frames found (expected images/ + labels/, or <id>.png + <id>_label.png)")
+    return items
+
+
+def _label_files(item: dict[str, Any]) -> list[str]:
+    label = item["label"]
+    return [label] if isinstance(label, str) else [entry["path"] for entry in label]
+
+
+def check_label_values(items: list[dict[str, Any]], mapping: ClassMapping) -> None:
+    """Checks that every grey value in every label image is in ``mapping`` and that labels match their frames' size.
+
+    Raises:
+        ValueError: naming the label file and the unknown grey value (or the size mismatch).
+    """
+    known = mapping.lut() >= 0
+    for item in items:
+        if not isinstance(item["label"], str):
+            continue  # EndoVis per-instrument masks: any non-zero pixel is the folder's class
+        path = item["label"]
+        try:
+            with Image.open(path) as im:
+                arr = np.asarray(im)
+        except Exception as e:
+            raise ValueError(f"{path}: cannot read label image ({type(e).__name__}: {e})") from None
+        if arr.ndim == 3:
+            if not (arr[..., :1] == arr[..., 1:3]).all():
+                raise ValueError(f"{path}: label image has colour pixels; expected grey levels")
+            arr = arr[..., 0]
+        if arr.dtype != np.uint8:
+            raise ValueError(f"{path}: label image must be 8-bit grey levels, got {arr.dtype}")
+        present = np.flatnonzero(np.bincount(arr.ravel(), minlength=256))
+        unknown = present[~known[present]]
+        if unknown.size:
+            raise ValueError(
+                f"{path}: grey value {int(unknown[0])} is not in {mapping.source} "
+                f"(unknown values {unknown.tolist()}; known {sorted(mapping.grey_to_index)})"
+            )
+        with Image.open(item["image"]) as im:
+            if im.size[::-1] != arr.shape:
+                raise ValueError(f"{path}: label size {arr.shape} differs from frame {item['image']} {im.size[::-1]}")
+
+
+def _find_mapping(root: Path) -> Path:
+    for candidate in (root / "segmentation" / "mapping.json", root / "mapping.json"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{root}: no mapping.json in {root / 'segmentation'} or {root}")
+
+
+def _generate_default(root: Path, default_dataset_dir: Any, synthetic_kwargs: dict | None) -> None:
+    if default_dataset_dir is None or root.resolve() != Path(default_dataset_dir).resolve():
+        raise FileNotFoundError(
+            f"dataset_dir {root} does not exist. Point --dataset_dir at a folder with segmentation/ and colorization/ "
+            "(or EndoVis 2017 instrument_dataset_<n>/ folders)"
+        )
+    from medkit.data.synthetic_endo import generate_endo_dataset
+
+    generate_endo_dataset(root, **(synthetic_kwargs or {}))
+
+
+def _warn_if_synthetic(root: Path) -> bool:
+    synthetic = (root / SYNTHETIC_MARKER).is_file()
+    if synthetic:
+        logger.warning(
+            "Training on SYNTHETIC endoscopy frames generated by medkit in %s, not on real data. "
+            "Pass --dataset_dir <your data> for real work.",
+            root,
+        )
+    return synthetic
+
+
+def prepare_endo_datalists(
+    dataset_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    seed: int = 0,
+    default_dataset_dir: str | os.PathLike | None = None,
+    synthetic_kwargs: dict | None = None,
+) -> dict[str, Any]:
+    """Reads and checks a segmentation dataset, writing ``datalist.json`` and ``mapping.json`` into ``output_dir``.
+
+    A missing ``dataset_dir`` equal to ``default_dataset_dir`` is generated first (logged as synthetic). An existing
+    ``datalist.json`` made from the same folder and seed is reused, so resumed runs and evaluation see the same frames.
+
+    Returns:
+        ``{"dataset_dir", "layout", "seed", "synthetic", "mapping", "train", "val", "test"}``; ``mapping`` is the
+        ``mapping.json`` content.
+    """
+    root = Path(dataset_dir)
+    if not root.exists():
+        _generate_default(root, default_dataset_dir, synthetic_kwargs)
+    synthetic = _warn_if_synthetic(root)
+    path = Path(output_dir) / "datalist.json"
+    saved = reusable_datalist(path, root, seed)
+    if saved is None:
+        if (root / "segmentation").is_dir() or (root / "train").is_dir():
+            seg = root / "segmentation" if (root / "segmentation").is_dir() else root
+            mapping = read_mapping(_find_mapping(root))
+            parts = {key: read_segmentation_split(seg / folder) for key, folder in _SPLITS.items()}
+            layout = "course"
+        else:
+            mapping, parts, layout = endovis2017_mapping(), split_endovis(read_endovis2017(root), seed), "endovis2017"
+        for items in parts.values():
+            check_label_values(items, mapping)
+        saved = {"dataset_dir": str(root.resolve()), "layout": layout, "seed": seed, "synthetic": synthetic}
+        saved.update({"mapping": mapping.to_json(), **parts})
+        save_datalist(saved, path)
+        logger.info(
+            "%s dataset %s: %d train / %d val / %d test frames, classes %s; split saved to %s",
+            layout,
+            root,
+            *(len(saved[k]) for k in ("train", "val", "test")),
+            list(mapping.names),
+            path,
+        )
+    save_json(saved["mapping"], Path(output_dir) / "mapping.json")
+    return saved
+
+
+def read_colorization_split(split_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Lists the RGB frames of a colorization split; ``grey`` is set where a sibling ``*_grey`` file exists."""
+    root = Path(split_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"colorization folder {root} does not exist")
+    base = root.name.removesuffix("_cor")
+    grey_dirs = [root.parent / f"{base}_{suffix}" for suffix in ("grey", "gray")]
+    items = []
+    for frame in _images(root):
+        item = {"id": frame.stem, "image": str(frame.resolve())}
+        grey = next((d / frame.name for d in grey_dirs if (d / frame.name).is_file()), None)
+        if grey is not None:
+            item["grey"] = str(grey.resolve())
+        items.append(item)
+    if not items:
+        raise ValueError(f"{root}: no colorization frames found")
+    return items
+
+
+def prepare_colorization_datalists(
+    dataset_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    seed: int = 0,
+    default_dataset_dir: str | os.PathLike | None = None,
+    synthetic_kwargs: dict | None = None,
+) -> dict[str, Any]:
+    """Lists ``colorization/{train_cor,validation_cor}`` frames into ``<output_dir>/datalist.json``.
+
+    Returns:
+        ``{"dataset_dir", "layout", "seed", "synthetic", "train", "val"}``.
+    """
+    root = Path(dataset_dir)
+    if not root.exists():
+        _generate_default(root, default_dataset_dir, synthetic_kwargs)
+    synthetic = _warn_if_synthetic(root)
+    cor = root / "colorization"
+    datalist = {"dataset_dir": str(root.resolve()), "layout": "colorization", "seed": seed, "synthetic": synthetic}
+    datalist.update(
+        train=read_colorization_split(cor / "train_cor"), val=read_colorization_split(cor / "validation_cor")
+    )
+    save_datalist(datalist, Path(output_dir) / "datalist.json")
+    logger.info("colorization frames %s: %d train / %d val", cor, len(datalist["train"]), len(datalist["val"]))
+    return datalist
+
+
+def list_frames(input_dir: str | os.PathLike) -> list[dict[str, str]]:
+    """Lists the frames under ``input_dir`` (recursively) as ``[{"image": path}]`` for inference.
+
+    Label images are left out: files in ``labels``, ``ground_truth`` or ``*_masks`` folders, and ``*_label.*`` files.
+
+    Raises:
+        FileNotFoundError: if ``input_dir`` is missing or holds no frame.
+    """
+    root = Path(input_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"input_dir {root} does not exist or is not a folder")
+
+    def is_label(p: Path) -> bool:
+        folders = p.relative_to(root).parts[:-1]
+        return p.stem.endswith("_label") or any(
+            f in ("labels", "ground_truth") or f.endswith("_masks") or f.endswith("_labels") for f in folders
+        )
+
+    found = sorted(p for p in root.rglob("*") if p.is_file() and p.name.lower().endswith(_EXTS) and not is_label(p))
+    if not found:
+        raise FileNotFoundError(f"input_dir {root} holds no {'/'.join(_EXTS)} frames")
+    return [{"image": str(p.resolve())} for p in found]

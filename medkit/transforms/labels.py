@@ -1,0 +1,148 @@
+"""Grey-level label images: load them as class indices and save class indices back as grey levels.
+
+A :class:`medkit.data.endo.ClassMapping` (from ``mapping.json``) says which grey value stands for which class. Label
+arrays are channel-first ``(1, H, W)`` in row-major ``(H, W)`` order, like images loaded with
+``PILReader(reverse_indexing=False)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import MapTransform, Transform
+from PIL import Image
+
+from medkit.data.class_mapping import ClassMapping, read_mapping
+
+__all__ = ["LoadGreyLabel", "LoadGreyLabeld", "SaveGreyLabel", "SaveGreyLabeld"]
+
+logger = logging.getLogger(__name__)
+
+
+def _as_mapping(mapping: ClassMapping | dict | str | os.PathLike) -> ClassMapping:
+    return mapping if isinstance(mapping, ClassMapping) else read_mapping(mapping)
+
+
+def _read_grey(path: str) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im)
+    except Exception as e:
+        raise ValueError(f"{path}: cannot read label image ({type(e).__name__}: {e})") from None
+    return arr[..., 0] if arr.ndim == 3 else arr
+
+
+class LoadGreyLabel(Transform):
+    """Loads a grey-level label image as class indices ``(1, H, W)``.
+
+    The input is a file path, or a list of ``{"path", "index"}`` entries (EndoVis per-instrument masks: every
+    non-zero pixel of ``path`` gets ``index``; later entries win where masks overlap).
+
+    Args:
+        mapping: the class mapping (object, parsed ``mapping.json`` dict or path to it).
+        dtype: output dtype.
+
+    Raises:
+        ValueError: naming the file and the grey value, when a pixel's value is not in the mapping.
+    """
+
+    def __init__(self, mapping: ClassMapping | dict | str | os.PathLike, dtype: torch.dtype = torch.float32) -> None:
+        self.mapping = _as_mapping(mapping)
+        self.table = self.mapping.lut()
+        self.dtype = dtype
+
+    def __call__(self, label: str | os.PathLike | list[dict[str, Any]]) -> MetaTensor:
+        if isinstance(label, (str, os.PathLike)):
+            path = str(label)
+            grey = _read_grey(path)
+            indices = self.table[grey]
+            if (indices < 0).any():
+                bad = int(grey[indices < 0][0])
+                raise ValueError(f"{path}: grey value {bad} is not in {self.mapping.source}")
+        else:
+            path = str(label[0]["path"])
+            indices = np.zeros(_read_grey(path).shape, dtype=np.int64)
+            for entry in label:
+                indices[_read_grey(str(entry["path"])) > 0] = int(entry["index"])
+        out = MetaTensor(torch.from_numpy(indices[None]).to(self.dtype))
+        out.meta["filename_or_obj"] = path
+        return out
+
+
+class LoadGreyLabeld(MapTransform):
+    """Dictionary version of :class:`LoadGreyLabel`."""
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        mapping: ClassMapping | dict | str | os.PathLike,
+        dtype: torch.dtype = torch.float32,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.loader = LoadGreyLabel(mapping, dtype)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.loader(d[key])
+        return d
+
+
+class SaveGreyLabel(Transform):
+    """Saves class indices ``(1, H, W)`` (or one-hot / probabilities ``(C, H, W)``, argmax taken) as a grey PNG.
+
+    The file is ``<output_dir>/<stem of meta["filename_or_obj"]>.png`` and each class is written with its grey value
+    from the mapping, so the prediction reads back with the same ``mapping.json`` as the training labels.
+
+    Args:
+        output_dir: folder for the PNG files; created if missing.
+        mapping: the class mapping.
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, mapping: ClassMapping | dict | str | os.PathLike) -> None:
+        self.output_dir = Path(output_dir)
+        self.mapping = _as_mapping(mapping)
+        self.grey = self.mapping.index_to_grey()
+
+    def __call__(self, img: torch.Tensor, meta_dict: dict | None = None) -> torch.Tensor:
+        meta = meta_dict if meta_dict is not None else getattr(img, "meta", {})
+        source = str(meta.get("filename_or_obj", ""))
+        if not source:
+            raise ValueError("cannot name the prediction: its metadata has no filename_or_obj")
+        arr = img.detach().cpu() if isinstance(img, torch.Tensor) else torch.as_tensor(np.asarray(img))
+        indices = arr.argmax(0) if arr.shape[0] > 1 else arr[0].round()
+        indices = indices.long().clamp(0, self.mapping.num_classes - 1).numpy()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path = self.output_dir / f"{Path(source).stem}.png"
+        Image.fromarray(self.grey[indices]).save(path)
+        logger.info("saved prediction %s for %s", path, source)
+        return img
+
+
+class SaveGreyLabeld(MapTransform):
+    """Dictionary version of :class:`SaveGreyLabel`."""
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        output_dir: str | os.PathLike,
+        mapping: ClassMapping | dict | str | os.PathLike,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.saver = SaveGreyLabel(output_dir, mapping)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            self.saver(d[key])
+        return d

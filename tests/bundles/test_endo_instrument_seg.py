@@ -1,0 +1,123 @@
+"""Subprocess smoke test of bundles/endo_instrument_seg: colorization pretraining, finetuning, evaluation, inference,
+plain training with resume, and the metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT, bundle_layers, run_bundle
+from PIL import Image
+
+from medkit.data.synthetic_endo import GREY_LEVELS, generate_endo_dataset
+
+CONFIGS = REPO_ROOT / "bundles" / "endo_instrument_seg" / "configs"
+TINY = ["--batch_size", "4", "--spatial_size", "[32,40]", "--channels", "[4,8,16]", "--num_workers", "0"]
+
+
+def _layers(*names: str) -> str:
+    return bundle_layers(CONFIGS, *names)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Pretrains (2 epochs) and finetunes (2 epochs) on a tiny generated set."""
+    root = tmp_path_factory.mktemp("endo")
+    data = generate_endo_dataset(
+        root / "data", num_train=8, num_validation=2, num_test=3, num_colorization=8, num_colorization_validation=2,
+        image_size=(32, 40), seed=0,
+    )  # fmt: skip
+    pre, fine = root / "pretrain", root / "finetune"
+    common = ["--dataset_dir", str(data), "--epochs", "2", *TINY]
+    pre_log = run_bundle("run", "--config_file", _layers("train.json", "pretrain_colorization.json"),
+                         "--output_dir", str(pre), *common)  # fmt: skip
+    fine_log = run_bundle(
+        "run", "--config_file", _layers("train.json", "finetune.json"), "--output_dir", str(fine),
+        "--pretrained_ckpt", str(pre / "model.pt"), "--augmentation", "flips", *common,
+    )  # fmt: skip
+    return {"root": root, "data": data, "pre": pre, "fine": fine, "pre_log": pre_log.stdout + pre_log.stderr,
+            "fine_log": fine_log.stdout + fine_log.stderr}  # fmt: skip
+
+
+def test_pretraining_learns_grey_to_rgb(runs):
+    pre = runs["pre"]
+    state = torch.load(pre / "model.pt", weights_only=True)
+    assert state["encoders.0.0.weight"].shape[1] == 1 and state["head.weight"].shape[0] == 3
+    assert "val_psnr" in runs["pre_log"] and "val_mse" in runs["pre_log"]
+    split = json.loads((pre / "datalist.json").read_text())
+    assert [len(split["train"]), len(split["val"])] == [8, 2] and split["layout"] == "colorization"
+
+
+def test_finetune_loads_matching_layers_and_logs_the_skipped_ones(runs):
+    log = runs["fine_log"]
+    assert f"from {runs['pre'] / 'model.pt'}" in log
+    assert "skipped encoders.0.0.weight: shape (4, 1, 3, 3) in checkpoint vs (4, 3, 3, 3) in model" in log
+    assert "skipped head.weight: shape (3, 4, 1, 1) in checkpoint vs (4, 4, 1, 1) in model" in log
+    for name in ("model.pt", "model_final.pt", "checkpoint_epoch=2.pt", "datalist.json", "mapping.json"):
+        assert (runs["fine"] / name).is_file(), name
+    assert len(list(runs["fine"].glob("events.out.tfevents.*"))) == 1
+    assert "val_dice_shaft" in log and "val_dice_class_mean_with_background" in log
+    settings = json.loads((runs["fine"] / "run_settings.json").read_text())
+    assert settings["augmentation"] == "flips" and settings["pretrained_ckpt"].endswith("model.pt")
+
+
+def test_loss_curves_share_one_chart(runs):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(runs["fine"])).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/train", "loss/validation", "train_loss", "val_mean_dice", "val_dice_clasper"} <= tags
+    assert len(events.Scalars("loss/validation")) == 2
+
+
+def test_evaluate_writes_per_class_metrics_and_overlays(runs):
+    out = runs["fine"]
+    run_bundle("run", "--config_file", _layers("train.json", "evaluate.json"), "--output_dir", str(out), *TINY)
+    report = json.loads((out / "eval" / "metrics.json").read_text())
+    assert report["classes"] == ["background", "shaft", "clasper", "probe"] and report["num_images"] == 3
+    metrics = report["metrics"]
+    for name in ("background", "shaft", "clasper", "probe"):
+        assert f"test_dice_{name}" in metrics
+    for key in ("test_mean_dice", "test_dice_class_mean", "test_dice_class_mean_with_background"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert len(list((out / "eval" / "overlays").glob("*_overlay.png"))) == 3
+
+
+def test_inference_writes_grey_level_labels_at_input_size(runs, tmp_path):
+    src = tmp_path / "frames"
+    src.mkdir()
+    frame = Image.open(runs["data"] / "segmentation" / "test" / "images" / "test_0000.png")
+    frame.resize((50, 37)).save(src / "odd.png")
+    preds = tmp_path / "preds"
+    # a dataset_dir that does not exist proves the inference layer reads no training data
+    run_bundle(
+        "run", "--config_file", _layers("train.json", "inference.json"), "--input_dir", str(src),
+        "--output_dir", str(preds), "--ckpt_path", str(runs["fine"] / "model.pt"),
+        "--dataset_dir", str(tmp_path / "no_training_data_here"), *TINY,
+    )  # fmt: skip
+    pred = np.asarray(Image.open(preds / "odd.png"))
+    assert pred.shape == (37, 50) and pred.dtype == np.uint8 and set(np.unique(pred)) <= set(GREY_LEVELS)
+
+
+def test_plain_training_and_resume(runs):
+    out = runs["root"] / "plain"
+    common = ["--dataset_dir", str(runs["data"]), "--output_dir", str(out), *TINY, "--loss_name", "dice"]
+    first = run_bundle("run", "--config_file", str(CONFIGS / "train.json"), "--epochs", "1", *common)
+    assert "initialised" not in first.stdout + first.stderr  # no pretrained weights by default
+    resumed = run_bundle("run", "--config_file", str(CONFIGS / "train.json"), "--epochs", "2", "--resume", "true",
+                         *common)  # fmt: skip
+    log = resumed.stdout + resumed.stderr
+    assert "Restored all variables" in log and "Epoch: 2/2" in log and "Epoch: 1/2" not in log
+    assert torch.load(out / "model_final.pt", weights_only=True)["trainer"]["iteration"] == 2 * 2
+
+
+def test_metadata_verifies_against_the_shipped_schema():
+    # what `monai.bundle verify_metadata --filepath bundles/meta_schema.json` checks, without another subprocess
+    import jsonschema
+
+    metadata = json.loads((CONFIGS / "metadata.json").read_text())
+    jsonschema.validate(metadata, json.loads((REPO_ROOT / "bundles" / "meta_schema.json").read_text()))
+    assert metadata["network_data_format"]["outputs"]["pred"]["num_channels"] == 4

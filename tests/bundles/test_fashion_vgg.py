@@ -1,0 +1,144 @@
+"""Subprocess smoke test of bundles/fashion_vgg: train, evaluate, inference, explain; the last_layer arm with and
+without the ImageNet weights file."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from conftest import REPO_ROOT, bundle_layers, run_bundle
+from PIL import Image
+
+from medkit.cli import main
+from medkit.data.synthetic_fashion import generate_fashion_dataset
+from medkit.networks.vgg import VGG16_IMAGENET_FILE
+
+CONFIGS = REPO_ROOT / "bundles" / "fashion_vgg" / "configs"
+TRAIN = str(CONFIGS / "train.json")
+TINY = ["--epochs", "1", "--batch_size", "16", "--spatial_size", "[32, 32]", "--num_workers", "0"]
+
+
+def _scalars(run_dir: Path) -> dict[str, list[float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return generate_fashion_dataset(tmp_path_factory.mktemp("fashion") / "data", num_train=50, num_test=20)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fashion_run") / "scratch"
+    run_bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out), *TINY)
+    return out
+
+
+def test_scratch_training_writes_checkpoints_split_and_curves(trained):
+    for name in ("model.pt", "model_final.pt", "checkpoint_epoch=1.pt", "datalist.json", "run_settings.json"):
+        assert (trained / name).is_file(), name
+    final = torch.load(trained / "model_final.pt", weights_only=True)
+    assert set(final) == {"model", "optimizer", "trainer"}
+    assert len(final["optimizer"]["state"]) == 32  # every VGG16 weight and bias trains from scratch
+    split = json.loads((trained / "datalist.json").read_text())
+    assert [len(split[k]) for k in ("train", "val", "test")] == [45, 5, 20] and split["synthetic"] is True
+    assert json.loads((trained / "run_settings.json").read_text())["mode"] == "scratch"
+    scalars = _scalars(trained)
+    assert {"train_loss", "val_accuracy", "val_loss", "loss/train", "loss/validation"} <= set(scalars)
+    assert len(scalars["train_loss"]) == 3  # 45 images in batches of 16
+
+
+def test_evaluate_writes_accuracy_per_class_and_confusion_matrix(trained, data):
+    run_bundle("run", "--config_file", bundle_layers(CONFIGS, "train.json", "evaluate.json"),
+               "--output_dir", str(trained), *TINY)  # fmt: skip
+    report = json.loads((trained / "eval" / "metrics.json").read_text())
+    assert report["num_images"] == 20 and report["split"] == "test" and report["mode"] == "scratch"
+    assert report["dataset_dir"] == str(data.resolve())  # the run's data, found through its datalist.json
+    assert 0 <= report["metrics"]["accuracy"] <= 1 and report["metrics"]["cross_entropy"] > 0
+    assert list(report["metrics"]["per_class_accuracy"])[0] == "T-shirt/top"
+    assert len(report["metrics"]["per_class_accuracy"]) == 10
+    assert sum(map(sum, report["confusion_matrix"])) == 20
+    assert report["metrics"]["accuracy"] == pytest.approx(report["engine_metrics"]["val_accuracy"])
+    assert (trained / "eval" / "confusion_matrix.png").stat().st_size > 1000
+
+
+@pytest.fixture(scope="module")
+def pngs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("fashion_pngs")
+    from medkit.data.synthetic_fashion import synthesize_garment
+
+    rng = np.random.default_rng(0)
+    for k in (0, 1, 7):
+        Image.fromarray(synthesize_garment(rng, k)).save(folder / f"garment_{k}.png")
+    return folder
+
+
+def test_inference_on_a_png_folder_builds_no_training_data(trained, pngs, tmp_path):
+    preds = tmp_path / "preds"
+    run_bundle("run", "--config_file", bundle_layers(CONFIGS, "train.json", "inference.json"),
+               "--input_dir", str(pngs), "--output_dir", str(preds), "--ckpt_path", str(trained / "model.pt"),
+               "--dataset_dir", str(tmp_path / "no_training_data_here"), *TINY)  # fmt: skip
+    rows = list(csv.DictReader(open(preds / "predictions.csv")))
+    assert [r["id"] for r in rows] == ["garment_0", "garment_1", "garment_7"]
+    for r in rows:
+        probs = [float(v) for k, v in r.items() if k.startswith("p_")]
+        assert len(probs) == 10 and sum(probs) == pytest.approx(1, abs=1e-4)
+        assert int(r["predicted_label"]) == int(np.argmax(probs))
+
+
+def test_explain_on_the_bundle(trained, pngs, tmp_path, capsys):
+    args = ["explain", "--bundle", "fashion_vgg", "--checkpoint", str(trained / "model.pt"), "--images", str(pngs),
+            "--per-class", "1", "--output-dir", str(tmp_path), "--override", "spatial_size=[32, 32]"]  # fmt: skip
+    assert main(args) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / f) for f in ("saliency.png", "gradcam.png",
+                                                                           "feature_maps.png")]  # fmt: skip
+
+
+def test_last_layer_mode_without_weights_names_the_file(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    proc = run_bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(tmp_path / "run"),
+                      "--mode", "last_layer", *TINY, check=False)  # fmt: skip
+    assert proc.returncode != 0
+    expected = tmp_path / "torch_home" / "hub" / "checkpoints" / VGG16_IMAGENET_FILE
+    assert f"ImageNet VGG16 weights not found at {expected}" in proc.stdout + proc.stderr
+
+
+def test_last_layer_mode_trains_only_the_last_layer(data, tmp_path, monkeypatch):
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in torchvision.models.vgg16(weights=None).state_dict().items()}
+    generator = torch.Generator().manual_seed(0)
+    fake = {k: torch.randn(shape, generator=generator) * 0.01 for k, shape in shapes.items()}
+    weights = tmp_path / "torch_home" / "hub" / "checkpoints" / VGG16_IMAGENET_FILE
+    weights.parent.mkdir(parents=True)
+    torch.save(fake, weights)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    out = tmp_path / "last_layer"
+    proc = run_bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out),
+                      "--mode", "last_layer", "--learning_rate", "0.01", *TINY)  # fmt: skip
+    assert "loading ImageNet VGG16 weights from" in proc.stdout + proc.stderr
+    final = torch.load(out / "model_final.pt", weights_only=True)
+    assert [len(g["params"]) for g in final["optimizer"]["param_groups"]] == [2]  # head weight and bias only
+    assert {tuple(s["exp_avg"].shape) for s in final["optimizer"]["state"].values()} == {(10, 4096), (10,)}
+    model = final["model"]
+    for key, value in fake.items():
+        if not key.startswith("classifier.6"):
+            torch.testing.assert_close(model[key], value, rtol=0, atol=0, msg=key)
+    assert model["head.weight"].shape == (10, 4096)
+
+
+def test_metadata_verifies_against_the_shipped_schema(caplog):
+    from monai.bundle import verify_metadata
+
+    caplog.set_level("INFO")
+    # in-process (the other bundles run it as a subprocess): it raises on an invalid file
+    verify_metadata(meta_file=str(CONFIGS / "metadata.json"), filepath=str(REPO_ROOT / "bundles" / "meta_schema.json"))
+    assert "metadata is verified with no error" in caplog.text

@@ -1,0 +1,166 @@
+"""Subprocess smoke test of bundles/pcam_transfer: train, resume, evaluate, inference, weights policy, metadata."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT, bundle_layers, run_bundle
+from monai.bundle import ConfigParser
+from PIL import Image
+
+from medkit.data import generate_pcam_dataset
+
+CONFIGS = REPO_ROOT / "bundles" / "pcam_transfer" / "configs"
+TRAIN = str(CONFIGS / "train.json")
+TINY = ["--spatial_size", "[64, 64]", "--hidden_channels", "8", "--batch_size", "4", "--num_workers", "0"]
+FROZEN = ("features.", "classifier.")
+
+
+def _bundle(*args: str, torch_home: Path, check: bool = True):
+    """Runs the bundle with ``TORCH_HOME`` pointed at a folder without the ImageNet file."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TORCH_HOME", str(torch_home))
+        return run_bundle(*args, check=check)
+
+
+def _scalars(run_dir: Path) -> dict[str, list[float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("pcam_transfer")
+    data = generate_pcam_dataset(root / "data", num_patches=12, seed=0)
+    out, home = root / "run", root / "torch_home"
+    home.mkdir()
+    # no --weights: the default "auto" must fall back to random init with a warning on a machine without the file
+    proc = _bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out), "--epochs", "1",
+                   *TINY, torch_home=home)  # fmt: skip
+    after_epoch_1 = torch.load(out / "model_final.pt", weights_only=True)["model"]
+    return {
+        "root": root,
+        "data": data,
+        "out": out,
+        "home": home,
+        "log": proc.stdout + proc.stderr,
+        "epoch1": after_epoch_1,
+    }
+
+
+def test_train_writes_checkpoints_split_curves_and_warns_about_weights(trained):
+    out = trained["out"]
+    for name in ("model.pt", "model_final.pt", "checkpoint_epoch=1.pt", "datalist.json", "run_settings.json"):
+        assert (out / name).is_file(), name
+    split = json.loads((out / "datalist.json").read_text())
+    assert [len(split[k]) for k in ("train", "val", "test")] == [8, 2, 2] and split["synthetic"] is True
+    assert all({i["label"] for i in split[k]} == {0, 1} for k in ("val", "test"))  # stratified
+    final = torch.load(out / "model_final.pt", weights_only=True)
+    assert set(final) == {"model", "optimizer", "trainer"} and final["trainer"]["iteration"] == 2
+    scalars = _scalars(out)
+    assert {"train_loss", "val_roc_auc", "val_accuracy", "val_loss", "loss/train", "loss/validation"} <= set(scalars)
+    assert len(scalars["train_loss"]) == 2 and len(scalars["loss/validation"]) == 1
+    log = trained["log"]
+    assert "vgg16-397923af.pth" in log and "FROZEN VGG16 features are RANDOM" in log
+    assert "SYNTHETIC" in log
+    settings = json.loads((out / "run_settings.json").read_text())
+    assert settings["weights"] == "auto" and settings["vgg_weights"] is None
+
+
+def test_resume_trains_the_head_and_leaves_vgg_frozen(trained):
+    proc = _bundle("run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir",
+                   str(trained["out"]), "--epochs", "2", "--resume", "true", *TINY,
+                   torch_home=trained["home"])  # fmt: skip
+    log = proc.stdout + proc.stderr
+    assert "Restored all variables" in log and "Epoch[2] Complete" in log and "Epoch[1] Complete" not in log
+    before, after = trained["epoch1"], torch.load(trained["out"] / "model_final.pt", weights_only=True)["model"]
+    frozen = [k for k in before if k.startswith(FROZEN)]
+    head = [k for k in before if k.startswith("head.")]
+    assert len(frozen) == 30 and len(head) == 4  # 13 conv + 2 linear layers, weight and bias each; head: 2 linear
+    for key in frozen:
+        assert torch.equal(before[key], after[key]), key
+    assert any(not torch.equal(before[k], after[k]) for k in head)
+
+
+def test_evaluate_writes_metrics_and_confusion_matrix(trained):
+    out = trained["out"]
+    _bundle("run", "--config_file", bundle_layers(CONFIGS, "train.json", "evaluate.json"), "--output_dir", str(out),
+            *TINY, torch_home=trained["home"])  # fmt: skip
+    report = json.loads((out / "eval" / "metrics.json").read_text())
+    assert report["split"] == "test" and report["num_samples"] == 2 and report["num_positive"] == 1
+    for key in ("roc_auc", "pr_auc", "accuracy"):
+        assert 0.0 <= report["metrics"][key] <= 1.0
+    assert {"val_roc_auc", "val_accuracy", "val_loss"} <= set(report["engine_metrics"])
+    assert sum(report["confusion_matrix"].values()) == 2
+    assert report["dataset_dir"] == str(trained["data"].resolve())
+    for name in ("confusion_matrix.png", "roc_curve.png"):
+        assert (out / "eval" / name).stat().st_size > 1000, name
+
+
+def test_inference_scores_any_patch_names(trained, tmp_path):
+    src = tmp_path / "slide"
+    src.mkdir()
+    patch = Image.open(trained["data"] / "T_0.jpg")
+    patch.save(src / "a.jpg")
+    patch.convert("RGBA").save(src / "b.png")
+    patch.convert("L").save(src / "c.tif")
+    Image.open(trained["data"] / "N_11.jpg").resize((50, 70)).save(src / "d.jpeg")
+    preds = tmp_path / "preds"
+    # a dataset_dir that does not exist proves the inference layer builds no training data
+    _bundle("run", "--config_file", bundle_layers(CONFIGS, "train.json", "inference.json"), "--input_dir", str(src),
+            "--output_dir", str(preds), "--ckpt_path", str(trained["out"] / "model.pt"), "--dataset_dir",
+            str(tmp_path / "no_training_data_here"), *TINY, torch_home=trained["home"])  # fmt: skip
+    rows = list(csv.DictReader(open(preds / "slide_predictions.csv")))
+    assert [r["file"] for r in rows] == ["a.jpg", "b.png", "c.tif", "d.jpeg"]
+    for r in rows:
+        assert 0.0 <= float(r["probability"]) <= 1.0
+        assert int(r["predicted_label"]) == int(float(r["probability"]) >= 0.5)
+    assert float(rows[0]["probability"]) == pytest.approx(float(rows[1]["probability"]), abs=1e-3)  # RGBA -> RGB
+
+
+def test_weights_imagenet_demands_the_file(tmp_path, trained):
+    proc = _bundle("run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir",
+                   str(tmp_path / "run"), "--weights", "imagenet", *TINY, torch_home=tmp_path, check=False)  # fmt: skip
+    assert proc.returncode != 0
+    expected = str(tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth")
+    assert expected in proc.stdout + proc.stderr and "download.pytorch.org" in proc.stdout + proc.stderr
+
+
+def test_infer_preprocessing_and_network_def_build_from_the_layers(trained, monkeypatch):
+    """What ``medkit explain --bundle pcam_transfer`` relies on: both ids resolve from train.json + inference.json."""
+    monkeypatch.setenv("TORCH_HOME", str(trained["home"]))
+    parser = ConfigParser()
+    parser.read_config([TRAIN, str(CONFIGS / "inference.json")])
+    parser.update({"spatial_size": [64, 64], "hidden_channels": 8})
+    image = parser.get_parsed_content("infer#preprocessing")({"image": str(trained["data"] / "N_11.jpg")})["image"]
+    assert tuple(image.shape) == (3, 64, 64) and image.dtype == torch.float32
+    raw = np.asarray(Image.open(trained["data"] / "N_11.jpg"), dtype=np.float32) / 255.0
+    expected = (raw.mean((0, 1)) - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(image.mean((1, 2)).numpy(), expected, atol=0.02)  # ImageNet normalisation per channel
+    net = parser.get_parsed_content("network_def").eval()
+    net.load_state_dict(torch.load(trained["out"] / "model.pt", weights_only=True))
+    assert net(image[None]).shape == (1, 1)
+
+
+def test_metadata_verifies_against_the_shipped_schema(tmp_path):
+    proc = run_bundle("verify_metadata", "--meta_file", str(CONFIGS / "metadata.json"), "--filepath",
+                      str(REPO_ROOT / "bundles" / "meta_schema.json"))  # fmt: skip
+    assert "metadata is verified with no error" in proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cleanup(tmp_path_factory):
+    """Each full-VGG16 checkpoint is about 0.5 GB: remove the run folders when the module is done."""
+    yield
+    base = tmp_path_factory.getbasetemp()
+    for path in base.glob("pcam_transfer*"):
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,102 @@
+"""Subprocess smoke test of bundles/retina_vessel_seg: train, evaluate, inference, the ResNet-18 variant, metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT, bundle_layers, run_bundle
+from PIL import Image
+
+from medkit.data.synthetic_retina import generate_retina_dataset
+
+CONFIGS = REPO_ROOT / "bundles" / "retina_vessel_seg" / "configs"
+TRAIN = str(CONFIGS / "train.json")
+TINY = [
+    "--epochs", "2", "--batch_size", "2", "--num_patches", "2", "--patch_size", "[32,32]",
+    "--channels#unet", "[4,8,16]", "--channels#resnet_unet", "[4,4,8,8,16]", "--num_workers", "0",
+]  # fmt: skip
+METRICS = {"val_fov_dice", "val_fov_auc", "val_fov_accuracy", "val_fov_sensitivity", "val_fov_specificity"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("retina")
+    data = generate_retina_dataset(root / "data", num_train=5, num_test=2, image_size=64, seed=0)
+    out = root / "run"
+    proc = run_bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out), *TINY)
+    return {"root": root, "data": data, "out": out, "log": proc.stdout + proc.stderr}
+
+
+def test_train_writes_checkpoints_events_split_and_fov_metrics(trained):
+    out = trained["out"]
+    for name in ("model.pt", "model_final.pt", "checkpoint_epoch=2.pt", "datalist.json", "run_settings.json"):
+        assert (out / name).is_file(), name
+    assert len(list(out.glob("events.out.tfevents.*"))) == 1
+    final = torch.load(out / "model_final.pt", weights_only=True)
+    assert final["trainer"]["iteration"] == 2 * 2  # 4 training images, batch 2
+    split = json.loads((out / "datalist.json").read_text())
+    assert [len(split[k]) for k in ("train", "val", "test")] == [4, 1, 2]
+    assert all(Path(item["fov"]).name.endswith("_test_mask.gif") for item in split["test"])
+    log = trained["log"]
+    assert "Epoch: 1/2, Iter: 1/2" in log and "SYNTHETIC" in log  # generated data is logged as synthetic
+    assert all(f"{name}:" in log for name in METRICS)
+    assert "Key metric: val_fov_dice" in log
+
+
+def test_evaluate_writes_fov_metrics_and_overlays(trained):
+    out = trained["out"]
+    run_bundle("run", "--config_file", bundle_layers(CONFIGS, "train.json", "evaluate.json"), "--output_dir", str(out),
+               *TINY)  # fmt: skip
+    report = json.loads((out / "eval" / "metrics.json").read_text())
+    assert set(report["metrics"]) == METRICS and report["num_images"] == 2 and report["split"] == "test"
+    assert all(0.0 <= v <= 1.0 for v in report["metrics"].values())
+    overlays = sorted((out / "eval" / "overlays").glob("*.png"))
+    assert [p.name for p in overlays] == ["01_test_overlay.png", "02_test_overlay.png"]
+    assert np.asarray(Image.open(overlays[0])).shape == (64, 64, 3)
+
+
+def test_inference_writes_probabilities_and_masks_at_the_input_size(trained, tmp_path):
+    src = tmp_path / "inputs"
+    src.mkdir()
+    image = np.asarray(Image.open(trained["data"] / "test" / "images" / "01_test.tif"))
+    Image.fromarray(image[:45, :50]).save(src / "odd.tif")  # not a multiple of the patch size
+    pred_dir = tmp_path / "preds"
+    # a dataset_dir that does not exist proves the inference layer builds no training data
+    run_bundle(
+        "run", "--config_file", bundle_layers(CONFIGS, "train.json", "inference.json"), "--input_dir", str(src),
+        "--output_dir", str(pred_dir), "--ckpt_path", str(trained["out"] / "model.pt"),
+        "--dataset_dir", str(tmp_path / "no_training_data_here"), *TINY,
+    )  # fmt: skip
+    prob = np.asarray(Image.open(pred_dir / "odd_prob.png"))
+    mask = np.asarray(Image.open(pred_dir / "odd_mask.png"))
+    assert prob.shape == mask.shape == (45, 50)
+    assert set(np.unique(mask)) <= {0, 255}
+    assert np.array_equal(mask == 255, prob > 128) or abs(int((mask == 255).sum()) - int((prob > 128).sum())) < 5
+
+
+def test_resnet_unet_rgb_no_skips_variant_trains(trained, tmp_path):
+    out = tmp_path / "resnet"
+    run_bundle(
+        "run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir", str(out), *TINY,
+        "--epochs", "1", "--network_name", "resnet_unet", "--channel_mode", "rgb", "--freeze_encoder", "true",
+        "--network_def#skip_connections", "false", "--augmentation", "all",
+    )  # fmt: skip
+    assert json.loads((out / "run_settings.json").read_text())["network_name"] == "resnet_unet"
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert "layer4.1.conv2.weight" in state and "stem.0.weight" in state
+    # 'false' from the command line really removed the skips: no full-resolution input branch, narrow decoder convs
+    assert not any(k.startswith("input_block") for k in state)
+    assert state["decoders.4.conv.0.weight"].shape[1] == 4
+    assert state["stem.0.weight"].shape == (64, 3, 7, 7)
+
+
+def test_metadata_verifies_against_the_shipped_schema():
+    proc = run_bundle(
+        "verify_metadata", "--meta_file", str(CONFIGS / "metadata.json"),
+        "--filepath", str(REPO_ROOT / "bundles" / "meta_schema.json"),
+    )  # fmt: skip
+    assert "metadata is verified with no error" in proc.stdout + proc.stderr
