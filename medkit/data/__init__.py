@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from medkit.data.datalist import load_datalist, save_datalist, split_items
+from medkit.data.medmnist import (
+    find_medmnist_npz,
+    generate_medmnist_npz,
+    list_medmnist_inputs,
+    medmnist_task_info,
+    prepare_medmnist_datalists,
+    read_medmnist_npz,
+)
 from medkit.data.nuclei import (
     check_nuclei_items,
     find_dsb_root,
@@ -16,6 +24,12 @@ from medkit.data.nuclei import (
 __all__ = [
     "check_nuclei_items",
     "find_dsb_root",
+    "find_medmnist_npz",
+    "generate_medmnist_npz",
+    "list_medmnist_inputs",
+    "medmnist_task_info",
+    "prepare_medmnist_datalists",
+    "read_medmnist_npz",
     "list_images",
     "load_datalist",
     "prepare_nuclei_datalists",

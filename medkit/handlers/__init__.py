@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from medkit.handlers.classification import ClassificationCSVWriter, probs_and_labels, probs_and_onehot
 from medkit.handlers.checkpoint import find_resume_checkpoint
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
-__all__ = ["MetricsJSONWriter", "SegmentationFigureSaver", "TimeLimitHandler", "find_resume_checkpoint"]
+__all__ = [
+    "ClassificationCSVWriter",
+    "probs_and_labels",
+    "probs_and_onehot",
+    "MetricsJSONWriter", "SegmentationFigureSaver", "TimeLimitHandler", "find_resume_checkpoint"]
