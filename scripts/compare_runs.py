@@ -1,7 +1,8 @@
 """Draws the training loss and validation metrics of two or more runs, read from their TensorBoard events, into one PNG.
 
 Example:
-    python scripts/compare_runs.py runs/medmnist_cls/mobilenet runs/medmnist_cls/mlp --output runs/medmnist_cls/compare.png
+    python scripts/compare_runs.py runs/medmnist_cls/mobilenet runs/medmnist_cls/mlp \
+        --output runs/medmnist_cls/compare.png
 """
 
 from __future__ import annotations

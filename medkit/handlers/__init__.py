@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from medkit.handlers.classification import ClassificationCSVWriter, probs_and_labels, probs_and_onehot
 from medkit.handlers.checkpoint import find_resume_checkpoint
+from medkit.handlers.classification import ClassificationCSVWriter, probs_and_labels, probs_and_onehot
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
 from medkit.handlers.time_limit import TimeLimitHandler
 
@@ -11,4 +11,8 @@ __all__ = [
     "ClassificationCSVWriter",
     "probs_and_labels",
     "probs_and_onehot",
-    "MetricsJSONWriter", "SegmentationFigureSaver", "TimeLimitHandler", "find_resume_checkpoint"]
+    "MetricsJSONWriter",
+    "SegmentationFigureSaver",
+    "TimeLimitHandler",
+    "find_resume_checkpoint",
+]

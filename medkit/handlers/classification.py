@@ -81,7 +81,9 @@ class ClassificationCSVWriter:
         tmp = self.output_path.with_name(f".{self.output_path.name}.tmp")
         with tmp.open("w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["name", *(f"prob_{i}" for i in range(len(self.class_names))), "predicted", "predicted_label"])
+            writer.writerow(
+                ["name", *(f"prob_{i}" for i in range(len(self.class_names))), "predicted", "predicted_label"]
+            )
             writer.writerows(self._rows)
         os.replace(tmp, self.output_path)
         logger.info("%d predictions written to %s", len(self._rows), self.output_path)
