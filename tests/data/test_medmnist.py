@@ -118,3 +118,19 @@ def test_bundle_transform_is_the_medmnist_normalisation():
     assert out["image"].shape == (1, 28, 28) and out["image"].dtype == torch.float32
     expected = (image.astype(np.float32) / 255 - 0.5) / 0.5
     np.testing.assert_allclose(np.asarray(out["image"])[:, :3, :3], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("flag", "counts"),
+    [("breastmnist", (546, 78, 156)), ("pneumoniamnist", (3882, 524, 624))],
+    ids=["breastmnist", "pneumoniamnist"],
+)
+def test_real_medmnist_files(real_data_dir, flag, counts):
+    path = real_data_dir / "medmnist" / f"{flag}.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    splits = read_medmnist_npz(find_medmnist_npz(path.parent, flag), flag)
+    # shared copies may be subsets: check consistency, and the official counts only as an upper bound
+    for (split, (images, labels)), official in zip(splits.items(), counts):
+        assert 0 < len(images) <= official and images.shape[1:] == (1, 28, 28), split
+        assert set(np.unique(labels).tolist()) <= {0, 1}
