@@ -28,16 +28,15 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigParser
 
+from medkit.bench import bundle_parser, seconds_per_bundle_iteration
+
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "nuclei_seg" / "configs"
 logger = logging.getLogger("bench_nuclei")
 
 
 def _parser(data: Path, out: Path, overrides: dict) -> ConfigParser:
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLE / "train.json"))
-    parser.update({"dataset_dir": str(data), "default_dataset_dir": str(data), "output_dir": str(out), **overrides})
-    return parser
+    return bundle_parser(BUNDLE / "train.json", data, out, overrides)
 
 
 def _time_iterations(step, batches, warmup: int) -> float:
@@ -50,19 +49,8 @@ def _time_iterations(step, batches, warmup: int) -> float:
 
 
 def bench_bundle(data: Path, out: Path, iterations: int, warmup: int, overrides: dict) -> float:
-    parser = _parser(data, out, {**overrides, "val_interval": 10**6, "epochs": 10**6})
-    parser.get_parsed_content("initialize")
-    trainer = parser.get_parsed_content("train#trainer")
-    stamps: list[float] = []
-
-    @trainer.on(Events.ITERATION_COMPLETED)
-    def _stamp(engine):
-        stamps.append(time.perf_counter())
-        if len(stamps) >= iterations:
-            engine.terminate()
-
-    trainer.run()
-    return (stamps[-1] - stamps[warmup - 1]) / (len(stamps) - warmup)
+    """Seconds per training iteration of the bundle's own trainer, after ``warmup`` iterations."""
+    return seconds_per_bundle_iteration(BUNDLE / "train.json", data, out, iterations, warmup, overrides)
 
 
 def bench_plain(data: Path, out: Path, iterations: int, warmup: int, overrides: dict, fixed: bool) -> float:

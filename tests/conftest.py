@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +59,24 @@ def tiny_dsb(tmp_path: Path) -> Path:
     mb[4:8, 4:8] = 255
     write_png(root / "b" / "masks" / "m.png", mb)
     return root
+
+
+def bundle_layers(configs: Path, *names: str) -> str:
+    """The ``--config_file`` value that layers ``names`` (files in ``configs``) in order."""
+    return "[" + ",".join(f"'{configs / n}'" for n in names) + "]"
+
+
+def run_bundle(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs ``python -m monai.bundle <args>`` from the repo root on the CPU, as a user would."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"monai.bundle {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc

@@ -13,7 +13,7 @@ import numpy as np
 
 from medkit.utils import save_json
 
-__all__ = ["load_datalist", "save_datalist", "split_items"]
+__all__ = ["load_datalist", "reusable_datalist", "save_datalist", "split_items"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +68,19 @@ def load_datalist(path: str | os.PathLike, key: str | None = None) -> Any:
     if key not in data:
         raise KeyError(f"datalist {path} has no part {key!r}; it has {sorted(data)}")
     return data[key]
+
+
+def reusable_datalist(path: str | os.PathLike, dataset_dir: str | os.PathLike, seed: int) -> dict[str, Any] | None:
+    """Returns the datalist saved at ``path`` when it was made from ``dataset_dir`` with ``seed``, else ``None``.
+
+    Resumed runs and evaluation then see the same split; a run pointed at other data or another seed gets a new one.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    old = load_datalist(path)
+    if old.get("dataset_dir") == str(Path(dataset_dir).resolve()) and old.get("seed") == seed:
+        logger.info("Reusing the split in %s", path)
+        return old
+    logger.warning("%s was made from %s (seed %s); writing a new split", path, old.get("dataset_dir"), old.get("seed"))
+    return None

@@ -169,8 +169,8 @@ def generate_medmnist_npz(
     return path
 
 
-def _items(images: np.ndarray, labels: np.ndarray | None, names: list[str]) -> list[dict[str, Any]]:
-    items = [{"image": img, "name": name} for img, name in zip(images, names)]
+def _items(images: np.ndarray, labels: np.ndarray | None, ids: list[str], source: str) -> list[dict[str, Any]]:
+    items = [{"image": img, "id": name, "source": source} for img, name in zip(images, ids)]
     if labels is not None:
         for item, y in zip(items, labels):
             item["label"] = np.asarray([y], dtype=np.int64)
@@ -186,7 +186,8 @@ def prepare_medmnist_datalists(
 ) -> dict[str, list[dict[str, Any]]]:
     """Datalists for the npz's own train/val/test splits, generating synthetic data for a missing default folder.
 
-    Each item holds ``image`` (C, H, W) uint8, ``label`` (1,) int64 and ``name`` (``<split>_<index>``). Writes
+    Each item holds ``image`` (C, H, W) uint8, ``label`` (1,) int64, ``id`` (``<split>_<index>``) and ``source`` (the
+    npz stem). Writes
     ``data_source.json`` (file, flag, counts, synthetic or not) into ``output_dir``.
     """
     dataset_dir = Path(dataset_dir)
@@ -201,7 +202,7 @@ def prepare_medmnist_datalists(
     if synthetic:
         logger.warning("training on SYNTHETIC %s data from %s; pass --dataset_dir for real MedMNIST files", flag, path)
     splits = read_medmnist_npz(path, flag)
-    datalists = {s: _items(x, y, [f"{s}_{i:05d}" for i in range(len(x))]) for s, (x, y) in splits.items()}
+    datalists = {s: _items(x, y, [f"{s}_{i:05d}" for i in range(len(x))], path.stem) for s, (x, y) in splits.items()}
     source = {"file": str(path.resolve()), "flag": flag, "synthetic": synthetic, "task": medmnist_task_info(flag)}
     source["counts"] = {s: len(v) for s, v in datalists.items()}
     save_json(source, Path(output_dir) / "data_source.json")
@@ -223,7 +224,9 @@ def _load_image(path: Path, channels: int, size: int) -> np.ndarray:
 def list_medmnist_inputs(input_dir: str | os.PathLike, flag: str, size: int = 28) -> list[dict[str, Any]]:
     """Inference items from a folder of images (converted and resized to the flag's format) or from an ``.npz``.
 
-    An ``.npz`` contributes its ``images`` array if present, else ``test_images``, named ``<stem>_<index>``.
+    An ``.npz`` contributes its ``images`` array if present, else ``test_images``, with ids ``<stem>_<index>`` and
+    source ``<stem>``. Images in a folder get their path relative to the folder (without suffix) as id and the folder
+    name as source.
 
     Raises:
         FileNotFoundError: if ``input_dir`` does not exist or holds no images.
@@ -237,11 +240,11 @@ def list_medmnist_inputs(input_dir: str | os.PathLike, flag: str, size: int = 28
                 raise ValueError(f"{src} has neither 'images' nor 'test_images'; found {sorted(data.files)}")
             images = data[key]
         images = images[:, None] if images.ndim == 3 else np.moveaxis(images, -1, 1)
-        return _items(images.astype(np.uint8), None, [f"{src.stem}_{i:05d}" for i in range(len(images))])
+        return _items(images.astype(np.uint8), None, [f"{src.stem}_{i:05d}" for i in range(len(images))], src.stem)
     if not src.is_dir():
         raise FileNotFoundError(f"input_dir {src} is neither a folder of images nor an .npz file")
     files = sorted(p for p in src.rglob("*") if p.suffix.lower() in _IMAGE_EXTS)
     if not files:
         raise FileNotFoundError(f"input_dir {src} holds no images ({', '.join(_IMAGE_EXTS)})")
     images = [_load_image(p, channels, size) for p in files]
-    return _items(np.stack(images), None, [str(p.relative_to(src).with_suffix("")) for p in files])
+    return _items(np.stack(images), None, [str(p.relative_to(src).with_suffix("")) for p in files], src.name)

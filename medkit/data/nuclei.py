@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from medkit.data.datalist import load_datalist, save_datalist, split_items
+from medkit.data.datalist import reusable_datalist, save_datalist, split_items
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -182,14 +182,9 @@ def prepare_nuclei_datalists(
             root,
         )
     path = Path(output_dir) / "datalist.json"
-    if path.is_file():
-        old = load_datalist(path)
-        if old.get("dataset_dir") == str(root.resolve()) and old.get("seed") == seed:
-            logger.info("Reusing the split in %s", path)
-            return old
-        logger.warning(
-            "%s was made from %s (seed %s); writing a new split", path, old.get("dataset_dir"), old.get("seed")
-        )
+    saved = reusable_datalist(path, root, seed)
+    if saved is not None:
+        return saved
     items, layout = read_nuclei_dataset(root)
     check_nuclei_items(items)
     datalist = {"dataset_dir": str(root.resolve()), "layout": layout, "seed": seed, "synthetic": synthetic}

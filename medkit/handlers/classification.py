@@ -1,64 +1,361 @@
-"""Output transforms and a CSV writer for classification engines (decollated outputs with ``pred``/``label``)."""
+"""Ignite handlers for sequence/image classification: loss curves, evaluation reports and prediction CSVs.
+
+They read batched (not decollated) engine outputs: ``engine.state.output`` is a dict with ``pred`` logits ``(B, 1)``
+and ``label`` ``(B, 1)``, as MONAI engines give with ``decollate=False``. Multi-class engines give ``pred`` logits
+``(B, C)`` and class-index labels ``(B,)`` or ``(B, 1)``; ``class_scores``, ``class_decisions``,
+``ClassificationReport`` and ``PredictionCSVWriter`` handle both.
+"""
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
-from collections.abc import Sequence
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
-__all__ = ["ClassificationCSVWriter", "probs_and_labels", "probs_and_onehot"]
+__all__ = [
+    "BinaryClassificationReport",
+    "LossCurvesHandler",
+    "PredictionCSVWriter",
+    "binary_decisions",
+    "binary_scores",
+]
+__all__ += [
+    "ClassificationReport",
+    "class_decisions",
+    "class_probabilities",
+    "class_scores",
+    "save_confusion_matrix_figure",
+]
 
 logger = logging.getLogger(__name__)
 
 
-def _two_columns(probs: torch.Tensor) -> torch.Tensor:
-    # one sigmoid output p becomes [1 - p, p], so binary and multi-class tasks share accuracy and macro AUC
-    return torch.cat([1 - probs, probs], dim=1) if probs.shape[1] == 1 else probs
+def binary_scores(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output transform for ranking metrics (ROC AUC, average precision): flat logits and flat labels."""
+    return output["pred"].detach().float().reshape(-1), output["label"].reshape(-1)
 
 
-def _probs(output: Sequence[dict[str, Any]]) -> torch.Tensor:
-    return _two_columns(torch.stack([torch.as_tensor(o["pred"]).detach().float().reshape(-1).cpu() for o in output]))
+def binary_decisions(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output transform for accuracy: logit > 0 (probability > 0.5) as 0/1, and integer labels."""
+    return (output["pred"].detach().reshape(-1) > 0).long(), output["label"].reshape(-1).long()
 
 
-def probs_and_labels(output: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(probs (B, C), labels (B,))`` from decollated items whose ``pred`` holds probabilities (sigmoid or softmax).
+def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Sigmoid of ``(B, 1)`` logits (probability of class 1) or softmax over the classes of ``(B, C)`` logits."""
+    logits = logits.detach().float()
+    return torch.sigmoid(logits) if logits.shape[-1] == 1 else torch.softmax(logits, dim=-1)
 
-    A single sigmoid probability is expanded to two columns ``[1 - p, p]``; ``label`` is a class index.
-    Use as ``output_transform`` of ``ignite.metrics.Accuracy``.
+
+def class_scores(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output transform for ROC AUC of a binary or multi-class engine.
+
+    Binary ``(B, 1)`` logits give ``binary_scores``; ``(B, C)`` logits give softmax probabilities and one-hot labels
+    ``(B, C)``, the one-vs-rest input of MONAI's ``ROCAUC`` (its ``average="macro"`` then averages the C AUCs).
     """
-    labels = torch.stack([torch.as_tensor(o["label"]).detach().reshape(-1)[0].long().cpu() for o in output])
-    return _probs(output), labels
+    pred = output["pred"]
+    if pred.shape[-1] == 1:
+        return binary_scores(output)
+    labels = output["label"].reshape(-1).long()
+    return class_probabilities(pred), torch.nn.functional.one_hot(labels, pred.shape[-1]).to(pred.device)
 
 
-def probs_and_onehot(output: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(probs (B, C), one-hot labels (B, C))``, the one-vs-rest input of MONAI's ``ROCAUC`` handler.
+def class_decisions(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output transform for accuracy: ``binary_decisions`` for ``(B, 1)`` logits, else argmax and class indices."""
+    pred = output["pred"]
+    if pred.shape[-1] == 1:
+        return binary_decisions(output)
+    return pred.detach().argmax(-1), output["label"].reshape(-1).long()
 
-    For a binary task the macro average of the two columns equals the AUC of ``p`` itself.
-    """
-    probs, labels = probs_and_labels(output)
-    return probs, torch.nn.functional.one_hot(labels, probs.shape[1]).float()
 
+class LossCurvesHandler:
+    """Writes the mean training loss and the validation loss of each epoch to TensorBoard, on one chart.
 
-class ClassificationCSVWriter:
-    """Writes one CSV row per input at the end of a run: name, class probabilities, predicted index and name.
-
-    Names come from the ``name`` key of each collated batch; probabilities from the decollated ``pred`` outputs.
+    Attach it to the trainer after the ``ValidationHandler``, so the validator has run when the epoch completes. Both
+    curves go to ``<tag>/train`` and ``<tag>/validation`` in the one event file, and a custom-scalars layout draws them
+    together (TensorBoard's "Custom Scalars" tab).
 
     Args:
-        output_path: the CSV file (parent folders are created; the write is atomic).
-        class_names: class names by index, for the column headers and the ``predicted_label`` column.
+        summary_writer: the run's ``SummaryWriter``.
+        validator: the validation engine whose ``state.metrics[metric_name]`` holds the validation loss.
+        metric_name: the validation loss metric's name.
+        tag: chart name.
     """
 
-    def __init__(self, output_path: str | os.PathLike, class_names: Sequence[str]) -> None:
-        self.output_path = Path(output_path)
-        self.class_names = [str(c) for c in class_names]
-        self._rows: list[list[Any]] = []
+    def __init__(
+        self, summary_writer: Any, validator: Engine, metric_name: str = "val_loss", tag: str = "loss"
+    ) -> None:
+        self.writer = summary_writer
+        self.validator = validator
+        self.metric_name = metric_name
+        self.tag = tag
+        self._sum = 0.0
+        self._count = 0
+
+    def attach(self, engine: Engine) -> None:
+        self.writer.add_custom_scalars(
+            {"curves": {self.tag: ["Multiline", [f"{self.tag}/train", f"{self.tag}/validation"]]}}
+        )
+        engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._accumulate)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def _reset(self, engine: Engine) -> None:
+        self._sum, self._count = 0.0, 0
+
+    def _accumulate(self, engine: Engine) -> None:
+        output = engine.state.output
+        loss = output["loss"] if isinstance(output, dict) else output[0]["loss"]
+        self._sum += float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        self._count += 1
+
+    def __call__(self, engine: Engine) -> None:
+        epoch = engine.state.epoch
+        if self._count:
+            self.writer.add_scalar(f"{self.tag}/train", self._sum / self._count, epoch)
+        val = self.validator.state.metrics.get(self.metric_name) if self.validator.state else None
+        if val is not None and self.validator.state.epoch > 0:
+            self.writer.add_scalar(f"{self.tag}/validation", float(val), epoch)
+        self.writer.flush()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class BinaryClassificationReport:
+    """Collects probabilities and labels over an evaluation run, then writes ``metrics.json``, ``roc_curve.png`` and
+    ``pr_curve.png`` into ``output_dir``.
+
+    ``metrics.json`` holds ROC AUC, PR AUC (average precision) and accuracy at probability 0.5 computed here with
+    scikit-learn, the engine's own metrics under their engine names (``engine_metrics``; in a bundle's evaluate layer
+    they keep the validation names, such as ``val_loss``, but are computed on the evaluated split), the sample counts
+    and ``extra``.
+
+    Args:
+        output_dir: folder for the three files.
+        extra: constant fields for ``metrics.json``, such as the checkpoint path.
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, extra: dict[str, Any] | None = None) -> None:
+        self.output_dir = Path(output_dir)
+        self.extra = dict(extra or {})
+        self._probs: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def _reset(self, engine: Engine) -> None:
+        self._probs, self._labels = [], []
+
+    def _collect(self, engine: Engine) -> None:
+        logits, labels = binary_scores(engine.state.output)
+        self._probs.append(torch.sigmoid(logits).cpu().numpy())
+        self._labels.append(labels.cpu().numpy().astype(int))
+
+    def __call__(self, engine: Engine) -> None:
+        from sklearn.metrics import (
+            accuracy_score,
+            average_precision_score,
+            precision_recall_curve,
+            roc_auc_score,
+            roc_curve,
+        )
+
+        probs, labels = np.concatenate(self._probs), np.concatenate(self._labels)
+        if len(np.unique(labels)) < 2:
+            raise ValueError(f"evaluation needs both classes; all {len(labels)} labels are {labels[:1].tolist()}")
+        report = {
+            "metrics": {
+                "roc_auc": float(roc_auc_score(labels, probs)),
+                "pr_auc": float(average_precision_score(labels, probs)),
+                "accuracy": float(accuracy_score(labels, probs > 0.5)),
+            },
+            "engine_metrics": {
+                k: float(v) for k, v in engine.state.metrics.items() if isinstance(v, (int, float, np.number))
+            },
+            "num_sequences": int(len(labels)),
+            "num_positive": int(labels.sum()),
+            **self.extra,
+        }
+        _write_atomic(self.output_dir / "metrics.json", json.dumps(report, indent=2))
+        fpr, tpr, _ = roc_curve(labels, probs)
+        precision, recall, _ = precision_recall_curve(labels, probs)
+        m = report["metrics"]
+        self._plot(
+            fpr, tpr, "false positive rate", "true positive rate", f"ROC (AUC {m['roc_auc']:.3f})", "roc_curve.png"
+        )
+        self._plot(recall, precision, "recall", "precision", f"precision-recall (AP {m['pr_auc']:.3f})", "pr_curve.png")
+        logger.info("test metrics %s written to %s", report["metrics"], self.output_dir / "metrics.json")
+
+    def _plot(self, x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str, name: str) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.plot(x, y, lw=1.5)
+        if name.startswith("roc"):
+            ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xlim=(0, 1), ylim=(0, 1.02))
+        fig.tight_layout()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        fig.savefig(self.output_dir / name, dpi=100)
+        plt.close(fig)
+
+
+class ClassificationReport:
+    """Collects class probabilities and labels over an evaluation run of a binary or multi-class engine, then writes
+    ``metrics.json`` and an annotated ``confusion_matrix.png`` into ``output_dir``.
+
+    ``metrics.json`` holds accuracy and ROC AUC (one-vs-rest macro average for multi-class, with the per-class AUCs)
+    computed here with scikit-learn, the confusion matrix (rows: true class, columns: predicted class), the engine's
+    own metrics (``engine_metrics``), the sample counts and ``extra``. Binary decisions are probability >=
+    ``threshold``; multi-class decisions are the argmax.
+
+    Args:
+        output_dir: folder for the two files.
+        class_names: class names by index (default ``"0"``, ``"1"``, ...).
+        threshold: probability of class 1 at or above which a binary prediction is class 1.
+        extra: constant fields for ``metrics.json``, such as the checkpoint path.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        class_names: list[str] | None = None,
+        threshold: float = 0.5,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.class_names = [str(c) for c in class_names] if class_names else None
+        self.threshold = threshold
+        self.extra = dict(extra or {})
+        self._probs: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, lambda _: (self._probs.clear(), self._labels.clear()))
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def _collect(self, engine: Engine) -> None:
+        output = engine.state.output
+        self._probs.append(class_probabilities(output["pred"]).cpu().numpy())
+        self._labels.append(output["label"].reshape(-1).long().cpu().numpy())
+
+    def __call__(self, engine: Engine) -> None:
+        from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
+
+        probs, labels = np.concatenate(self._probs), np.concatenate(self._labels)
+        binary = probs.shape[1] == 1
+        num_classes = 2 if binary else probs.shape[1]
+        names = self.class_names or [str(i) for i in range(num_classes)]
+        if len(names) != num_classes:
+            raise ValueError(f"{len(names)} class names {names} for a {num_classes}-class output")
+        present = np.unique(labels)
+        if len(present) < 2:
+            raise ValueError(f"evaluation needs at least two classes; all {len(labels)} labels are {present.tolist()}")
+        decisions = (probs[:, 0] >= self.threshold).astype(int) if binary else probs.argmax(1)
+        if binary:
+            auc, per_class = float(roc_auc_score(labels, probs[:, 0])), None
+        else:
+            # one-vs-rest AUC per class present in the labels (a class with no positives has no AUC)
+            per_class = {names[k]: float(roc_auc_score(labels == k, probs[:, k])) for k in present}
+            auc = float(np.mean(list(per_class.values())))
+        cm = confusion_matrix(labels, decisions, labels=list(range(num_classes)))
+        report = {
+            "metrics": {"accuracy": float(accuracy_score(labels, decisions)), "roc_auc": auc},
+            "roc_auc_per_class": per_class,
+            "confusion_matrix": {"class_names": names, "rows_true_columns_predicted": cm.tolist()},
+            "engine_metrics": {
+                k: float(v) for k, v in engine.state.metrics.items() if isinstance(v, (int, float, np.number))
+            },
+            "num_samples": int(len(labels)),
+            "class_counts": {names[k]: int((labels == k).sum()) for k in range(num_classes)},
+            **({"threshold": self.threshold} if binary else {}),
+            **self.extra,
+        }
+        _write_atomic(self.output_dir / "metrics.json", json.dumps(report, indent=2))
+        title = f"ACC {report['metrics']['accuracy']:.3f}, AUC {auc:.3f}"
+        save_confusion_matrix_figure(cm, names, self.output_dir / "confusion_matrix.png", title=title)
+        logger.info("test metrics %s written to %s", report["metrics"], self.output_dir / "metrics.json")
+
+
+def save_confusion_matrix_figure(
+    cm: np.ndarray, class_names: list[str], path: str | os.PathLike, title: str = ""
+) -> Path:
+    """Draws a confusion matrix (rows true, columns predicted) with the count in every cell; for two classes the cells
+    are also marked TN, FP, FN, TP (class 1 positive). Returns the PNG path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(2.2 + 0.7 * k, 1.8 + 0.7 * k))
+    ax.imshow(cm, cmap="Blues")
+    tags = [["TN", "FP"], ["FN", "TP"]] if k == 2 else None
+    for (i, j), n in np.ndenumerate(cm):
+        text = f"{tags[i][j]}\n{n}" if tags else str(n)
+        ax.text(j, i, text, ha="center", va="center", color="white" if n > cm.max() / 2 else "black", fontsize=9)
+    ax.set_xticks(range(k), class_names, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center", fontsize=8)
+    ax.set_yticks(range(k), class_names, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+class PredictionCSVWriter:
+    """Writes one CSV per input file, ``<output_dir>/<source>_predictions.csv``.
+
+    Binary ``(B, 1)`` logits give ``id,probability,predicted_label`` (sigmoid; label 1 at or above ``threshold``).
+    Multi-class ``(B, C)`` logits give ``id,probability_0,...,probability_<C-1>,predicted_label`` (softmax, argmax).
+    With ``class_names``, a ``predicted_class`` column holds the predicted class's name.
+
+    Ids and sources come from the batch (``engine.state.batch[id_key]``, ``[source_key]``).
+
+    Args:
+        output_dir: the folder for the CSV files.
+        threshold: probability at or above which a binary ``predicted_label`` is 1.
+        id_key: batch key of the record ids.
+        source_key: batch key of the input file stems.
+        class_names: optional class names by index, for the ``predicted_class`` column.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        threshold: float = 0.5,
+        id_key: str = "id",
+        source_key: str = "source",
+        class_names: list[str] | None = None,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.threshold = threshold
+        self.id_key = id_key
+        self.source_key = source_key
+        self.class_names = [str(c) for c in class_names] if class_names else None
+        self._rows: dict[str, list[tuple[str, list[float]]]] = defaultdict(list)
+        self._num_columns = 1
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, lambda _: self._rows.clear())
@@ -67,23 +364,29 @@ class ClassificationCSVWriter:
 
     def _collect(self, engine: Engine) -> None:
         batch = engine.state.batch
-        # MONAI engines decollate the batch along with the output, so it may be a list of items or one dict
-        names = [b.get("name") for b in batch] if isinstance(batch, list) else list(batch.get("name", []))
-        probs = _probs(engine.state.output)
-        if len(names) != len(probs) or None in names:
-            names = [str(len(self._rows) + i) for i in range(len(probs))]
-        for name, p in zip(names, probs.tolist()):
-            k = int(max(range(len(p)), key=p.__getitem__))
-            self._rows.append([name, *(f"{v:.6f}" for v in p), k, self.class_names[k]])
+        pred = engine.state.output["pred"]
+        probs = class_probabilities(pred.reshape(len(pred), -1)).cpu().tolist()
+        self._num_columns = len(probs[0]) if probs else self._num_columns
+        sources = batch.get(self.source_key) or ["predictions"] * len(probs)
+        for record, source, prob in zip(batch[self.id_key], sources, probs):
+            self._rows[source].append((record, prob))
+
+    def _row(self, record: str, probs: list[float]) -> list:
+        label = int(probs[0] >= self.threshold) if len(probs) == 1 else int(np.argmax(probs))
+        name = [] if self.class_names is None else [self.class_names[label]]
+        return [record, *(f"{p:.6f}" for p in probs), label, *name]
 
     def __call__(self, engine: Engine) -> None:
-        self.output_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.output_path.with_name(f".{self.output_path.name}.tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(
-                ["name", *(f"prob_{i}" for i in range(len(self.class_names))), "predicted", "predicted_label"]
-            )
-            writer.writerows(self._rows)
-        os.replace(tmp, self.output_path)
-        logger.info("%d predictions written to %s", len(self._rows), self.output_path)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        k = self._num_columns
+        header = ["id", *(["probability"] if k == 1 else [f"probability_{i}" for i in range(k)]), "predicted_label"]
+        header += [] if self.class_names is None else ["predicted_class"]
+        for source, rows in self._rows.items():
+            path = self.output_dir / f"{source}_predictions.csv"
+            tmp = path.with_name(f".{path.name}.tmp")
+            with open(tmp, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(header)
+                writer.writerows(self._row(r, p) for r, p in rows)
+            os.replace(tmp, path)
+            logger.info("%d predictions written to %s", len(rows), path)

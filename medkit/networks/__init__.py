@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from medkit.networks.bilstm import BiLSTMClassifier
 from medkit.networks.layers import Linear
 from medkit.networks.mlp import MLP
 from medkit.networks.mobilenet import DepthwiseSeparableBlock, MobileNetV1
@@ -13,6 +14,17 @@ register_network("unet")(UNet)
 register_network("vgg_transfer")(VGGTransfer)
 register_network("mobilenet_v1")(MobileNetV1)
 register_network("mlp")(MLP)
+register_network("bilstm")(BiLSTMClassifier)
 
-__all__ = ["NETWORKS", "UNet", "get_network", "register_network"]
-__all__ += ["MLP", "DepthwiseSeparableBlock", "Linear", "MobileNetV1", "VGGTransfer"]
+__all__ = [
+    "MLP",
+    "NETWORKS",
+    "BiLSTMClassifier",
+    "DepthwiseSeparableBlock",
+    "Linear",
+    "MobileNetV1",
+    "UNet",
+    "VGGTransfer",
+    "get_network",
+    "register_network",
+]

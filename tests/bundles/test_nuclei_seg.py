@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, bundle_layers, run_bundle
 from PIL import Image
 
 from medkit.data.synthetic_nuclei import generate_nuclei_dataset
@@ -35,22 +32,10 @@ TINY = [
 
 
 def _layers(*names: str) -> str:
-    return "[" + ",".join(f"'{CONFIGS / n}'" for n in names) + "]"
+    return bundle_layers(CONFIGS, *names)
 
 
-def _bundle(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"monai.bundle {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
+_bundle = run_bundle
 
 
 @pytest.fixture(scope="module")

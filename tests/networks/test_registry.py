@@ -13,6 +13,7 @@ CASES: dict[str, tuple[dict, tuple[int, ...], tuple[int, ...]]] = {
     "vgg_transfer": ({"in_channels": 1, "out_channels": 3, "weights": None}, (2, 1, 32, 32), (2, 3)),
     "mobilenet_v1": ({"in_channels": 1, "out_channels": 4}, (2, 1, 28, 28), (2, 4)),
     "mlp": ({"in_shape": (1, 9, 7), "out_channels": 5, "hidden_channels": (16, 8)}, (2, 1, 9, 7), (2, 5)),
+    "bilstm": ({"out_channels": 3, "hidden_dim": 8}, (2, 13, 4), (2, 3)),
 }
 
 

@@ -1,0 +1,55 @@
+"""Shared pieces of the ``scripts/bench_*.py`` benchmarks: build a bundle's training config and time its trainer."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ignite.engine import Events
+from monai.bundle import ConfigParser
+
+__all__ = ["bundle_parser", "seconds_per_bundle_iteration"]
+
+
+def bundle_parser(
+    train_json: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, overrides: dict[str, Any]
+) -> ConfigParser:
+    """Reads a bundle's ``train.json`` with ``dataset_dir`` (also as the default, so nothing is generated) and
+    ``output_dir`` pointed at ``data`` and ``out``, plus ``overrides``."""
+    parser = ConfigParser()
+    parser.read_config(str(train_json))
+    parser.update({"dataset_dir": str(data), "default_dataset_dir": str(data), "output_dir": str(out), **overrides})
+    return parser
+
+
+def seconds_per_bundle_iteration(
+    train_json: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    iterations: int,
+    warmup: int,
+    overrides: dict[str, Any],
+) -> float:
+    """Runs the bundle's own ``train#trainer`` (validation off) for ``iterations`` and returns the seconds per
+    iteration after the first ``warmup``.
+
+    Raises:
+        ValueError: if ``warmup`` is not between 1 and ``iterations - 1``.
+    """
+    if not 1 <= warmup < iterations:
+        raise ValueError(f"need 1 <= warmup < iterations, got warmup={warmup}, iterations={iterations}")
+    parser = bundle_parser(train_json, data, Path(out), {**overrides, "val_interval": 10**6, "epochs": 10**6})
+    parser.get_parsed_content("initialize")
+    trainer = parser.get_parsed_content("train#trainer")
+    stamps: list[float] = []
+
+    @trainer.on(Events.ITERATION_COMPLETED)
+    def _stamp(engine):
+        stamps.append(time.perf_counter())
+        if len(stamps) >= iterations:
+            engine.terminate()
+
+    trainer.run()
+    return (stamps[-1] - stamps[warmup - 1]) / (len(stamps) - warmup)

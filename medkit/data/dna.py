@@ -1,0 +1,313 @@
+"""Readers, checks, splits and batching for DNA sequence classification (binding site vs. background).
+
+Formats (``dataset_dir`` may be one file or a folder of them):
+    * CSV/TSV with a header: sequence and label columns (names configurable), an optional id column.
+    * FASTA plus a label file of the same stem (``.target``, ``.labels``, ``.label`` or ``.txt``): one label per line,
+      or the two-column one-hot ``.target`` format where ``1<TAB>0`` is bound (label 1) and ``0<TAB>1`` is not.
+    * FASTA whose headers carry the label as their last field: ``>id label=1``, ``>id|1`` or ``>id 1``.
+
+Every reader returns items ``{"id": str, "sequence": str, "label": int, "source": str}``; ``label`` is absent when
+labels are not required and the file has none. Sequences are upper-cased and must hold only A, C, G, T, N.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import default_collate
+
+from medkit.data.datalist import reusable_datalist, save_datalist, split_items
+
+__all__ = [
+    "FASTA_EXTENSIONS",
+    "TABLE_EXTENSIONS",
+    "check_dna_items",
+    "pad_collate",
+    "prepare_dna_datalists",
+    "read_dna_dataset",
+    "read_fasta",
+    "read_label_file",
+    "read_sequence_table",
+]
+
+logger = logging.getLogger(__name__)
+
+TABLE_EXTENSIONS = (".csv", ".tsv")
+FASTA_EXTENSIONS = (".fa", ".fasta", ".fna", ".fas")
+LABEL_EXTENSIONS = (".target", ".labels", ".label", ".txt")
+SYNTHETIC_MARKER = "SYNTHETIC.md"
+_VALID = re.compile(r"[^ACGTN]")
+_HEADER_LABEL = re.compile(r"^(?P<id>.*?)(?:\s+label=|\s+|\|)(?P<label>-?\d+)\s*$")
+
+
+def read_sequence_table(
+    path: str | os.PathLike,
+    sequence_column: str = "sequence",
+    label_column: str = "label",
+    id_column: str = "id",
+    require_labels: bool = True,
+) -> list[dict[str, Any]]:
+    """Reads a CSV (``,``) or TSV (``\\t``, chosen by the ``.tsv`` extension) file with a header row.
+
+    Raises:
+        ValueError: if a required column is missing (the message lists the header) or a label is not an integer.
+    """
+    path = Path(path)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        header = reader.fieldnames or []
+        if sequence_column not in header:
+            raise ValueError(f"{path}: no sequence column {sequence_column!r}; header is {header}")
+        has_labels = label_column in header
+        if require_labels and not has_labels:
+            raise ValueError(f"{path}: no label column {label_column!r}; header is {header}")
+        items = []
+        for row_num, row in enumerate(reader, start=2):
+            record = row.get(id_column) if id_column in header else None
+            item = {"id": record or f"{path.stem}:{row_num}", "sequence": row[sequence_column] or ""}
+            if has_labels:
+                item["label"] = _parse_label(row[label_column], f"{path}:{row_num}")
+            items.append(item)
+    return items
+
+
+def read_fasta(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """Reads ``(header, sequence)`` pairs from a FASTA file; sequences may span several lines.
+
+    Raises:
+        ValueError: if sequence text comes before the first ``>`` header.
+    """
+    path = Path(path)
+    records: list[tuple[str, list[str]]] = []
+    with open(path) as f:
+        for line_num, line in enumerate(f, start=1):
+            line = line.strip()
+            if not line or line.startswith(";"):
+                continue
+            if line.startswith(">"):
+                records.append((line[1:].strip(), []))
+            elif not records:
+                raise ValueError(f"{path}:{line_num}: sequence before the first '>' header")
+            else:
+                records[-1][1].append(line)
+    return [(header, "".join(parts)) for header, parts in records]
+
+
+def read_label_file(path: str | os.PathLike) -> list[int]:
+    """Reads one label per line, or two-column one-hot rows (``1<TAB>0`` = bound = 1, ``0<TAB>1`` = 0).
+
+    Raises:
+        ValueError: for a row that is neither, naming the file and line.
+    """
+    path = Path(path)
+    labels = []
+    for line_num, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        fields = line.replace(",", " ").split()
+        if not fields:
+            continue
+        where = f"{path}:{line_num}"
+        if len(fields) == 1:
+            labels.append(_parse_label(fields[0], where))
+        elif len(fields) == 2 and sorted(fields) == ["0", "1"]:
+            labels.append(1 if fields[0] == "1" else 0)
+        else:
+            raise ValueError(f"{where}: expected one label or a one-hot pair '1<TAB>0'/'0<TAB>1', got {line!r}")
+    return labels
+
+
+def _parse_label(text: str, where: str) -> int:
+    try:
+        return int(float(text)) if float(text).is_integer() else _bad_label(text, where)
+    except (TypeError, ValueError):
+        return _bad_label(text, where)
+
+
+def _bad_label(text: Any, where: str) -> int:
+    raise ValueError(f"{where}: label {text!r} is not an integer class")
+
+
+def _label_file_for(fasta: Path) -> Path | None:
+    for ext in LABEL_EXTENSIONS:
+        candidate = fasta.with_suffix(ext)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_fasta_items(path: Path, require_labels: bool) -> list[dict[str, Any]]:
+    records = read_fasta(path)
+    label_file = _label_file_for(path)
+    if label_file is not None:
+        labels = read_label_file(label_file)
+        if len(labels) != len(records):
+            raise ValueError(f"{label_file}: {len(labels)} labels for {len(records)} sequences in {path}")
+        return [
+            {"id": header.split()[0] if header else f"{path.stem}:{i}", "sequence": seq, "label": label}
+            for i, ((header, seq), label) in enumerate(zip(records, labels))
+        ]
+    items = []
+    for i, (header, seq) in enumerate(records):
+        match = _HEADER_LABEL.match(header)
+        if match is None and require_labels:
+            raise ValueError(
+                f"{path}: record {header!r} has no label; add a label file {path.with_suffix('.target')} "
+                "or end each header with the label ('>id label=1', '>id|1' or '>id 1')"
+            )
+        name = (match.group("id") if match else header).split()
+        item = {"id": name[0] if name else f"{path.stem}:{i}", "sequence": seq}
+        if match is not None:
+            item["label"] = int(match.group("label"))
+        items.append(item)
+    return items
+
+
+def _dataset_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} does not exist")
+    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in TABLE_EXTENSIONS)
+    if not files:  # a folder holding both formats of one dataset is read from its tables only
+        files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in FASTA_EXTENSIONS)
+    if not files:
+        raise FileNotFoundError(f"{root} holds no {'/'.join(TABLE_EXTENSIONS + FASTA_EXTENSIONS)} files")
+    return files
+
+
+def read_dna_dataset(
+    path: str | os.PathLike,
+    sequence_column: str = "sequence",
+    label_column: str = "label",
+    id_column: str = "id",
+    require_labels: bool = True,
+) -> list[dict[str, Any]]:
+    """Reads a sequence file or a folder of them (CSV/TSV first; FASTA only if the folder has no table), then
+    checks and upper-cases the sequences with :func:`check_dna_items`.
+
+    Returns:
+        items ``{"id", "sequence", "label", "source"}`` in file order; ``source`` is the file's stem.
+    """
+    items = []
+    for file in _dataset_files(Path(path)):
+        if file.suffix.lower() in TABLE_EXTENSIONS:
+            found = read_sequence_table(file, sequence_column, label_column, id_column, require_labels)
+        elif file.suffix.lower() in FASTA_EXTENSIONS:
+            found = _read_fasta_items(file, require_labels)
+        else:
+            raise ValueError(f"{file}: unknown sequence format; expected {TABLE_EXTENSIONS + FASTA_EXTENSIONS}")
+        items.extend({**item, "source": file.stem} for item in found)
+        logger.info("read %d sequences from %s", len(found), file)
+    check_dna_items(items, where=str(path))
+    return items
+
+
+def check_dna_items(items: list[dict[str, Any]], where: str = "") -> None:
+    """Upper-cases every ``sequence`` in place and checks it holds only A, C, G, T, N and is not empty.
+
+    Sequences of unequal length are allowed: batches are padded and packed (:func:`pad_collate`), never truncated.
+
+    Raises:
+        ValueError: naming the record, its source and the first invalid character.
+    """
+    if not items:
+        raise ValueError(f"{where}: no sequences found")
+    lengths = set()
+    for item in items:
+        seq = item["sequence"].strip().upper()
+        name = f"{where}: record {item['id']!r}" + (f" in {item['source']}" if "source" in item else "")
+        if not seq:
+            raise ValueError(f"{name} has an empty sequence")
+        bad = _VALID.search(seq)
+        if bad:
+            raise ValueError(f"{name}: invalid character {bad.group()!r} at position {bad.start()} (allowed: ACGTN)")
+        item["sequence"] = seq
+        lengths.add(len(seq))
+    if len(lengths) > 1:
+        logger.info("sequence lengths vary from %d to %d bp: batches are padded and masked", min(lengths), max(lengths))
+
+
+def pad_collate(batch: Sequence[dict[str, Any]], keys: Sequence[str] = ("image",), pad_value: float = 0.0) -> dict:
+    """Collates dict samples, zero-padding each ``keys`` tensor along its first dimension to the batch maximum.
+
+    Use it as a DataLoader ``collate_fn`` with unpadded ``(L, C)`` one-hot samples; pair it with a ``length`` key
+    (see :class:`medkit.transforms.OneHotDNAd`) so the network can pack the batch and ignore the padding.
+    """
+    padded = {}
+    for key in keys:
+        tensors = [sample[key] for sample in batch]
+        if len({t.shape[0] for t in tensors}) > 1:
+            padded[key] = torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True, padding_value=pad_value)
+        else:
+            padded[key] = torch.stack(tensors)
+    rest = default_collate([{k: v for k, v in sample.items() if k not in padded} for sample in batch])
+    return {**rest, **padded}
+
+
+def prepare_dna_datalists(
+    dataset_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    seed: int = 0,
+    default_dataset_dir: str | os.PathLike | None = None,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.1,
+    sequence_column: str = "sequence",
+    label_column: str = "label",
+    id_column: str = "id",
+    num_synthetic: int = 2000,
+) -> dict[str, Any]:
+    """Reads, checks and splits a labelled sequence dataset, writing ``<output_dir>/datalist.json``.
+
+    The split is ``1 - test_fraction`` / ``test_fraction`` train/test, then ``val_fraction`` of train for validation,
+    both by ``seed``. When ``dataset_dir`` is missing and equals ``default_dataset_dir``, a synthetic planted-motif set
+    is written there first (and logged as synthetic). An existing ``datalist.json`` made from the same data and seed
+    is reused, so resumed runs and evaluation see the same test sequences.
+
+    Returns:
+        ``{"dataset_dir", "seed", "synthetic", "train", "val", "test"}``.
+    """
+    root = Path(dataset_dir)
+    if not root.exists():
+        if default_dataset_dir is None or root.resolve() != Path(default_dataset_dir).resolve():
+            raise FileNotFoundError(
+                f"dataset_dir {root} does not exist. Point --dataset_dir at a CSV/TSV (id,sequence,label) file, a "
+                "FASTA file with a .target/.labels file or labelled headers, or a folder holding them"
+            )
+        from medkit.data.synthetic_dna import generate_dna_dataset
+
+        generate_dna_dataset(root, num_sequences=num_synthetic, seed=seed)
+    marker = (root if root.is_dir() else root.parent) / SYNTHETIC_MARKER
+    synthetic = marker.is_file()
+    if synthetic:
+        logger.warning(
+            "Training on SYNTHETIC planted-motif DNA sequences generated by medkit in %s, not on real data. "
+            "Pass --dataset_dir <ChIP-seq CSV or FASTA> for real work.",
+            root,
+        )
+    path = Path(output_dir) / "datalist.json"
+    saved = reusable_datalist(path, root, seed)
+    if saved is not None:
+        return saved
+    items = read_dna_dataset(root, sequence_column, label_column, id_column, require_labels=True)
+    parts = split_items(items, (1.0 - test_fraction, test_fraction), seed=seed, names=("train", "test"))
+    parts.update(split_items(parts["train"], (1.0 - val_fraction, val_fraction), seed=seed, names=("train", "val")))
+    datalist = {"dataset_dir": str(root.resolve()), "seed": seed, "synthetic": synthetic}
+    datalist.update({k: parts[k] for k in ("train", "val", "test")})
+    save_datalist(datalist, path)
+    logger.info(
+        "DNA dataset %s: %d train / %d val / %d test sequences (%.1f%% positive); split saved to %s",
+        root,
+        len(datalist["train"]),
+        len(datalist["val"]),
+        len(datalist["test"]),
+        100.0 * sum(int(i["label"] > 0) for i in items) / len(items),
+        path,
+    )
+    return datalist

@@ -1,0 +1,181 @@
+"""Subprocess smoke test of bundles/dna_binding: train, early stop, resume, evaluate, inference, export, metadata."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO_ROOT, bundle_layers, run_bundle
+
+from medkit.data.synthetic_dna import generate_dna_dataset
+from medkit.networks import BiLSTMClassifier
+
+CONFIGS = REPO_ROOT / "bundles" / "dna_binding" / "configs"
+TRAIN = str(CONFIGS / "train.json")
+TINY = ["--epochs", "2", "--batch_size", "32", "--hidden_dim", "8", "--num_workers", "0"]
+
+
+def _layers(*names: str) -> str:
+    return bundle_layers(CONFIGS, *names)
+
+
+_bundle = run_bundle
+
+
+def _scalars(run_dir: Path) -> dict[str, list[float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("dna_binding")
+    data = generate_dna_dataset(root / "data", num_sequences=240, length=41, seed=0)
+    out = root / "run"
+    proc = _bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out), *TINY)
+    return {"root": root, "data": data, "out": out, "log": proc.stdout + proc.stderr}
+
+
+def test_train_writes_checkpoints_split_and_loss_curves(trained):
+    out = trained["out"]
+    for name in ("model.pt", "model_final.pt", "checkpoint_epoch=2.pt", "datalist.json", "run_settings.json"):
+        assert (out / name).is_file(), name
+    final = torch.load(out / "model_final.pt", weights_only=True)
+    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer"}
+    assert final["trainer"]["iteration"] == 2 * 6  # 173 training sequences in batches of 32
+    split = json.loads((out / "datalist.json").read_text())
+    assert [len(split[k]) for k in ("train", "val", "test")] == [173, 19, 48]
+    assert split["synthetic"] is True
+    scalars = _scalars(out)
+    assert len(scalars["loss/train"]) == 2 and len(scalars["loss/validation"]) == 2  # one chart, both curves
+    assert {"val_roc_auc", "val_pr_auc", "val_accuracy", "val_loss", "train_loss"} <= set(scalars)
+    assert "val_roc_auc" in trained["log"] and "val_pr_auc" in trained["log"]
+
+
+def test_early_stopping_ends_a_run_that_does_not_improve(tmp_path, trained):
+    proc = _bundle(
+        "run",
+        "--config_file",
+        TRAIN,
+        "--dataset_dir",
+        str(trained["data"]),
+        "--output_dir",
+        str(tmp_path / "stuck"),
+        *TINY,
+        "--epochs",
+        "30",
+        "--learning_rate",
+        "0.0",
+        "--early_stop_patience",
+        "2",
+    )
+    final = torch.load(tmp_path / "stuck" / "model_final.pt", weights_only=True)
+    assert final["trainer"]["iteration"] == 3 * 6  # epoch 1 sets the best loss, epochs 2-3 do not improve on it
+    assert "EarlyStopping: Stop training" in proc.stdout + proc.stderr
+
+
+def test_resume_continues_from_the_last_epoch(trained):
+    proc = _bundle(
+        "run",
+        "--config_file",
+        TRAIN,
+        "--dataset_dir",
+        str(trained["data"]),
+        "--output_dir",
+        str(trained["out"]),
+        *TINY,
+        "--epochs",
+        "3",
+        "--resume",
+        "true",
+    )
+    log = proc.stdout + proc.stderr
+    assert "Restored all variables" in log and "Epoch[3] Complete" in log and "Epoch[1] Complete" not in log
+    assert torch.load(trained["out"] / "model_final.pt", weights_only=True)["trainer"]["iteration"] == 3 * 6
+
+
+def test_evaluate_writes_metrics_and_curves(trained):
+    out = trained["out"]
+    _bundle("run", "--config_file", _layers("train.json", "evaluate.json"), "--output_dir", str(out), *TINY)
+    report = json.loads((out / "eval" / "metrics.json").read_text())
+    assert report["num_sequences"] == 48 and report["split"] == "test"
+    for key in ("roc_auc", "pr_auc", "accuracy"):
+        assert 0.0 <= report["metrics"][key] <= 1.0
+    assert report["metrics"]["roc_auc"] == pytest.approx(report["engine_metrics"]["val_roc_auc"], abs=1e-6)
+    assert report["engine_metrics"]["val_loss"] > 0
+    assert (out / "eval" / "roc_curve.png").stat().st_size > 1000
+    assert (out / "eval" / "pr_curve.png").stat().st_size > 1000
+
+
+def test_inference_writes_a_csv_per_input_file(trained, tmp_path):
+    src = tmp_path / "inputs"
+    src.mkdir()
+    (src / "peaks.fa").write_text(">p1\nACGTACGTNNACGTTGACTCAGCA\n>p2\nacgt\n>p3\n" + "ACGT" * 20 + "\n")
+    preds = tmp_path / "preds"
+    # a dataset_dir that does not exist proves the inference layer builds no training data
+    _bundle(
+        "run",
+        "--config_file",
+        _layers("train.json", "inference.json"),
+        "--input_dir",
+        str(src),
+        "--output_dir",
+        str(preds),
+        "--ckpt_path",
+        str(trained["out"] / "model.pt"),
+        "--dataset_dir",
+        str(tmp_path / "no_training_data_here"),
+        *TINY,
+    )
+    rows = list(csv.DictReader(open(preds / "peaks_predictions.csv")))
+    assert [r["id"] for r in rows] == ["p1", "p2", "p3"]
+    for r in rows:
+        assert 0.0 <= float(r["probability"]) <= 1.0
+        assert int(r["predicted_label"]) == int(float(r["probability"]) >= 0.5)
+    # padding-invariant: p2 scored in a padded batch equals p2 scored alone
+    net = BiLSTMClassifier(hidden_dim=8).eval()
+    net.load_state_dict(torch.load(trained["out"] / "model.pt", weights_only=True))
+    from medkit.transforms import OneHotDNA
+
+    alone = torch.sigmoid(net(OneHotDNA()("ACGT")[None])).item()
+    assert float(rows[1]["probability"]) == pytest.approx(alone, abs=1e-5)
+
+
+def test_ckpt_export_matches_checkpoint(trained, tmp_path):
+    ts = tmp_path / "model.ts"
+    _bundle(
+        "ckpt_export",
+        "network_def",
+        "--filepath",
+        str(ts),
+        "--ckpt_file",
+        str(trained["out"] / "model.pt"),
+        "--meta_file",
+        str(CONFIGS / "metadata.json"),
+        "--config_file",
+        TRAIN,
+        "--hidden_dim",
+        "8",
+    )
+    net = BiLSTMClassifier(hidden_dim=8).eval()
+    net.load_state_dict(torch.load(trained["out"] / "model.pt", weights_only=True))
+    exported = torch.jit.load(str(ts)).eval()
+    x, lengths = torch.randn(3, 41, 4), torch.tensor([41, 10, 30])
+    torch.testing.assert_close(exported(x, lengths), net(x, lengths))
+
+
+def test_metadata_verifies_against_the_shipped_schema():
+    proc = _bundle(
+        "verify_metadata",
+        "--meta_file",
+        str(CONFIGS / "metadata.json"),
+        "--filepath",
+        str(REPO_ROOT / "bundles" / "meta_schema.json"),
+    )
+    assert "metadata is verified with no error" in proc.stdout + proc.stderr
