@@ -88,7 +88,8 @@ def test_prepare_generates_default_and_records_the_source(tmp_path, caplog):
     lists = prepare_medmnist_datalists(default, "breastmnist", tmp_path / "out", default_dataset_dir=default)
     assert [len(lists[s]) for s in ("train", "val", "test")] == [600, 100, 200]
     item = lists["val"][0]
-    assert item["image"].shape == (1, 28, 28) and item["label"].shape == (1,) and item["name"] == "val_00000"
+    assert item["image"].shape == (1, 28, 28) and item["label"].shape == (1,)
+    assert item["id"] == "val_00000" and item["source"] == "breastmnist"
     source = json.loads((tmp_path / "out" / "data_source.json").read_text())
     assert source["synthetic"] and source["flag"] == "breastmnist" and source["counts"]["test"] == 200
     assert "SYNTHETIC" in caplog.text
@@ -100,10 +101,11 @@ def test_inference_inputs_from_pngs_and_npz(tmp_path):
     write_png(tmp_path / "in" / "a.png", np.full((28, 28), 7, np.uint8))
     write_png(tmp_path / "in" / "sub" / "b.png", np.zeros((40, 30, 3), np.uint8))
     items = list_medmnist_inputs(tmp_path / "in", "breastmnist")
-    assert [i["name"] for i in items] == ["a", "sub/b"]
+    assert [i["id"] for i in items] == ["a", "sub/b"] and {i["source"] for i in items} == {"in"}
     assert all(i["image"].shape == (1, 28, 28) for i in items) and items[0]["image"].max() == 7
     npz = _write_npz(tmp_path / "t.npz")
-    assert [i["name"] for i in list_medmnist_inputs(npz, "breastmnist")] == ["t_00000", "t_00001", "t_00002"]
+    items = list_medmnist_inputs(npz, "breastmnist")
+    assert [i["id"] for i in items] == ["t_00000", "t_00001", "t_00002"] and items[0]["source"] == "t"
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no images"):
         list_medmnist_inputs(tmp_path / "empty", "breastmnist")
@@ -116,6 +118,7 @@ def test_bundle_transform_is_the_medmnist_normalisation():
     image = np.array([[[0, 51, 255], [102, 204, 255], [0, 0, 0]]], np.uint8)
     out = chain({"image": np.pad(image, ((0, 0), (0, 25), (0, 25))), "label": np.array([1])})
     assert out["image"].shape == (1, 28, 28) and out["image"].dtype == torch.float32
+    assert out["label"].dtype == torch.float32 and out["label"].shape == (1,)  # BCE target for the binary default
     expected = (image.astype(np.float32) / 255 - 0.5) / 0.5
     np.testing.assert_allclose(np.asarray(out["image"])[:, :3, :3], expected, atol=1e-6)
 
