@@ -1,4 +1,4 @@
-"""Draws the training loss and validation metrics of two or more runs, read from their TensorBoard events, into one PNG.
+"""Draws the training and validation curves of two or more runs, read from their TensorBoard events, into one PNG.
 
 Example:
     python scripts/compare_runs.py runs/medmnist_cls/mobilenet runs/medmnist_cls/mlp \
@@ -35,8 +35,20 @@ def read_scalars(run_dir: str | Path) -> dict[str, tuple[list[int], list[float]]
     return out
 
 
+def _panels(tags: set[str]) -> dict[str, list[str]]:
+    # "<name>/train" and "<name>/validation" (medkit's LossCurvesHandler) share a panel; other tags get their own
+    panels: dict[str, list[str]] = {}
+    for tag in sorted(tags, key=lambda t: (not t.startswith(("train", "loss")), t)):
+        panels.setdefault(tag.split("/")[0] if "/" in tag else tag, []).append(tag)
+    return panels
+
+
 def compare_runs(run_dirs: Sequence[str | Path], output: str | Path, labels: Sequence[str] | None = None) -> Path:
-    """Plots each scalar tag in its own panel with one line per run; the training loss is plotted per iteration."""
+    """Plots the scalars of every run into one PNG: one panel per quantity, one colour per run.
+
+    Training and validation curves of the same quantity (``loss/train`` and ``loss/validation``) are overlaid in one
+    panel, solid for training and dashed for validation; ``train_loss`` is plotted per iteration, the rest per epoch.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,16 +58,19 @@ def compare_runs(run_dirs: Sequence[str | Path], output: str | Path, labels: Seq
     if len(labels) != len(run_dirs):
         raise ValueError(f"{len(labels)} labels for {len(run_dirs)} runs")
     runs = [read_scalars(r) for r in run_dirs]
-    tags = sorted({t for r in runs for t in r}, key=lambda t: (not t.startswith("train"), t))
-    fig, axes = plt.subplots(1, len(tags), figsize=(4.5 * len(tags), 3.6), squeeze=False)
-    for ax, tag in zip(axes[0], tags):
-        for label, scalars in zip(labels, runs):
-            if tag in scalars:
-                ax.plot(*scalars[tag], label=label)
-        ax.set_title(tag)
-        ax.set_xlabel("iteration" if tag.startswith("train") else "epoch")
+    panels = _panels({t for r in runs for t in r})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    for ax, (name, tags) in zip(axes[0], panels.items()):
+        for k, (label, scalars) in enumerate(zip(labels, runs)):
+            for tag in tags:
+                if tag in scalars:
+                    split = tag.split("/")[1] if "/" in tag else ""
+                    style = "--" if split.startswith("val") else "-"
+                    ax.plot(*scalars[tag], style, color=f"C{k}", label=f"{label} {split}".strip())
+        ax.set_title(name)
+        ax.set_xlabel("iteration" if name == "train_loss" else "epoch")
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.tight_layout()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,8 @@ def _write_run(path: Path, scale: float) -> Path:
         writer.add_scalar("train_loss", scale / it, it)
     for epoch in range(1, 4):
         writer.add_scalar("val_auc", 0.5 + 0.1 * epoch * scale, epoch)
+        writer.add_scalar("loss/train", scale / epoch, epoch)
+        writer.add_scalar("loss/validation", 1.2 * scale / epoch, epoch)
     writer.close()
     return path
 
@@ -30,10 +32,15 @@ def test_reads_scalars_and_draws_one_png(tmp_path):
     scalars = compare_runs.read_scalars(a)
     assert scalars["val_auc"][0] == [1, 2, 3]
     assert scalars["train_loss"][1][0] == pytest.approx(1.0)
+    assert compare_runs._panels(set(scalars)) == {
+        "loss": ["loss/train", "loss/validation"],  # training and validation overlaid in one panel
+        "train_loss": ["train_loss"],
+        "val_auc": ["val_auc"],
+    }
     out = tmp_path / "cmp.png"
     compare_runs.main([str(a), str(b), "--output", str(out), "--labels", "mobilenet", "mlp"])
     with Image.open(out) as im:
-        assert im.size[0] > im.size[1] > 100  # two panels side by side
+        assert im.size[0] > 2 * im.size[1] > 200  # three panels side by side
 
 
 def test_missing_events_fail_clearly(tmp_path):

@@ -68,11 +68,13 @@ def class_scores(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def class_decisions(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Output transform for accuracy: ``binary_decisions`` for ``(B, 1)`` logits, else argmax and class indices."""
+    """Output transform for ignite's ``Accuracy``: ``binary_decisions`` for ``(B, 1)`` logits; for ``(B, C)`` logits the
+    one-hot argmax ``(B, C)`` and class indices ``(B,)``, the shapes ignite reads as a multi-class task."""
     pred = output["pred"]
     if pred.shape[-1] == 1:
         return binary_decisions(output)
-    return pred.detach().argmax(-1), output["label"].reshape(-1).long()
+    decisions = torch.nn.functional.one_hot(pred.detach().argmax(-1), pred.shape[-1])
+    return decisions, output["label"].reshape(-1).long()
 
 
 class LossCurvesHandler:

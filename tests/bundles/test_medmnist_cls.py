@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, write_png
+from conftest import REPO_ROOT, bundle_layers, run_bundle, write_png
 
 from medkit.data.medmnist import generate_medmnist_npz
 
@@ -22,22 +19,10 @@ TINY = ["--epochs", "1", "--batch_size", "8", "--num_workers", "0"]
 
 
 def _layers(*names: str) -> str:
-    return "[" + ",".join(f"'{CONFIGS / n}'" for n in names) + "]"
+    return bundle_layers(CONFIGS, *names)
 
 
-def _bundle(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"monai.bundle {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
+_bundle = run_bundle
 
 
 # binary task with MobileNet (BCE, one logit) and a 4-class task with the MLP (cross-entropy)
@@ -71,7 +56,8 @@ def test_train_writes_checkpoints_events_and_source(trained, network):
     assert source["flag"] == CASES[network] and source["counts"] == {"train": 16, "val": 8, "test": 8}
     assert not source["synthetic"]  # a given dataset_dir is never called synthetic
     assert json.loads((out / "run_settings.json").read_text())["network"] == network
-    assert "val_auc" in run["log"] and "val_acc" in run["log"]
+    assert "val_auc" in run["log"] and "val_acc" in run["log"] and "val_loss" in run["log"]
+    assert json.loads((out / "run_settings.json").read_text())["precise_bn"] is True
 
 
 def test_resume_continues_from_the_last_epoch(trained):
@@ -87,8 +73,15 @@ def test_evaluate_writes_test_metrics(trained, network):
     run = trained[network]
     _bundle("run", "--config_file", _layers("train.json", "evaluate.json"), *run["args"], *TINY)
     report = json.loads((run["out"] / "eval" / "metrics.json").read_text())
-    assert report["split"] == "test" and report["num_images"] == 8 and report["flag"] == CASES[network]
-    assert 0.0 <= report["metrics"]["val_auc"] <= 1.0 and 0.0 <= report["metrics"]["val_acc"] <= 1.0
+    assert report["split"] == "test" and report["num_samples"] == 8 and report["flag"] == CASES[network]
+    assert 0.0 <= report["metrics"]["roc_auc"] <= 1.0 and 0.0 <= report["metrics"]["accuracy"] <= 1.0
+    # the report's own AUC and accuracy agree with the engine's metrics on the same (test) split
+    assert report["metrics"]["roc_auc"] == pytest.approx(report["engine_metrics"]["val_auc"], abs=1e-6)
+    assert report["metrics"]["accuracy"] == pytest.approx(report["engine_metrics"]["val_acc"], abs=1e-6)
+    num_classes = 2 if CASES[network] == "breastmnist" else 4
+    cm = np.array(report["confusion_matrix"]["rows_true_columns_predicted"])
+    assert cm.shape == (num_classes, num_classes) and cm.sum() == 8
+    assert (run["out"] / "eval" / "confusion_matrix.png").is_file()
 
 
 def test_inference_writes_probabilities_per_file(trained, tmp_path):
@@ -110,12 +103,18 @@ def test_inference_writes_probabilities_per_file(trained, tmp_path):
         "--ckpt_path",
         str(run["out"] / "model.pt"),
     )
-    with (tmp_path / "preds" / "predictions.csv").open() as f:
+    with (tmp_path / "preds" / "inputs_predictions.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert [r["name"] for r in rows] == ["case_a", "case_b"]
-    probs = np.array([[float(r[f"prob_{i}"]) for i in range(4)] for r in rows])
+    assert [r["id"] for r in rows] == ["case_a", "case_b"]
+    probs = np.array([[float(r[f"probability_{i}"]) for i in range(4)] for r in rows])
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
-    assert [int(r["predicted"]) for r in rows] == probs.argmax(1).tolist()
+    assert [int(r["predicted_label"]) for r in rows] == probs.argmax(1).tolist()
+    assert {r["predicted_class"] for r in rows} <= {
+        "choroidal neovascularization",
+        "diabetic macular edema",
+        "drusen",
+        "normal",
+    }
 
 
 def test_metadata_is_valid():

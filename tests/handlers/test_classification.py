@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 from ignite.engine import Engine
+from ignite.metrics import Accuracy
 from monai.metrics import compute_roc_auc
 
 from medkit.handlers import (
@@ -88,7 +89,11 @@ def test_class_transforms_binary_and_multiclass():
     assert onehot.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1]]
     assert compute_roc_auc(probs, onehot, average="macro") == pytest.approx(MC_AUC)
     decisions, labels = class_decisions({"pred": MC_LOGITS, "label": MC_LABELS})
-    assert decisions.tolist() == [0, 1, 2, 0] and labels.tolist() == [0, 1, 1, 2]
+    assert decisions.argmax(1).tolist() == [0, 1, 2, 0] and decisions.sum().item() == 4
+    assert labels.tolist() == [0, 1, 1, 2]
+    accuracy = Accuracy(output_transform=class_decisions)
+    accuracy.update(class_decisions({"pred": MC_LOGITS, "label": MC_LABELS}))
+    assert accuracy.compute() == 0.5
     assert class_decisions({"pred": LOGITS, "label": LABELS})[0].tolist() == [1, 0, 1, 0]
 
 
