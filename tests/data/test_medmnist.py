@@ -128,7 +128,7 @@ def test_bundle_transform_is_the_medmnist_normalisation():
     [("breastmnist", (546, 78, 156)), ("pneumoniamnist", (3882, 524, 624))],
     ids=["breastmnist", "pneumoniamnist"],
 )
-def test_real_medmnist_files(real_data_dir, flag, counts):
+def test_real_medmnist_files(real_data_dir, tmp_path, flag, counts):
     path = real_data_dir / "medmnist" / f"{flag}.npz"
     if not path.is_file():
         pytest.skip(f"{path} is missing")
@@ -137,3 +137,7 @@ def test_real_medmnist_files(real_data_dir, flag, counts):
     for (split, (images, labels)), official in zip(splits.items(), counts):
         assert 0 < len(images) <= official and images.shape[1:] == (1, 28, 28), split
         assert set(np.unique(labels).tolist()) <= {0, 1}
+    # the bundle's datalists take the file as it is, whatever its counts (no medmnist len() assertion)
+    lists = prepare_medmnist_datalists(path.parent, flag, tmp_path)
+    assert {s: len(v) for s, v in lists.items()} == {s: len(v[1]) for s, v in splits.items()}
+    assert not json.loads((tmp_path / "data_source.json").read_text())["synthetic"]
