@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def read_scalars(run_dir: str | Path) -> dict[str, tuple[list[int], list[float]]]:
-    """``{tag: (steps, values)}`` for every scalar tag in the TensorBoard event files under ``run_dir``.
+    """``{tag: (steps, values)}`` for every scalar tag in the TensorBoard event files under ``run_dir``, by step.
 
     Raises:
         FileNotFoundError: if ``run_dir`` holds no event files.
@@ -30,8 +30,10 @@ def read_scalars(run_dir: str | Path) -> dict[str, tuple[list[int], list[float]]
     acc.Reload()
     out = {}
     for tag in acc.Tags()["scalars"]:
-        events = acc.Scalars(tag)
-        out[tag] = ([e.step for e in events], [e.value for e in events])
+        # a re-run into the same folder adds event files that repeat steps: the value written last wins
+        by_step = {e.step: e.value for e in sorted(acc.Scalars(tag), key=lambda e: e.wall_time)}
+        steps = sorted(by_step)
+        out[tag] = (steps, [by_step[s] for s in steps])
     return out
 
 

@@ -43,6 +43,13 @@ def test_reads_scalars_and_draws_one_png(tmp_path):
         assert im.size[0] > 2 * im.size[1] > 200  # three panels side by side
 
 
+def test_a_rerun_into_the_same_folder_replaces_repeated_steps(tmp_path):
+    _write_run(tmp_path / "a", 1.0)
+    _write_run(tmp_path / "a", 0.5)  # a second event file with the same steps
+    steps, values = compare_runs.read_scalars(tmp_path / "a")["val_auc"]
+    assert steps == [1, 2, 3] and values == pytest.approx([0.55, 0.6, 0.65])
+
+
 def test_missing_events_fail_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TensorBoard event files"):
         compare_runs.read_scalars(tmp_path)
