@@ -27,6 +27,14 @@ from medkit.data.fashion import (
     read_idx,
     write_idx,
 )
+from medkit.data.medmnist import (
+    find_medmnist_npz,
+    generate_medmnist_npz,
+    list_medmnist_inputs,
+    medmnist_task_info,
+    prepare_medmnist_datalists,
+    read_medmnist_npz,
+)
 from medkit.data.nuclei import (
     check_nuclei_items,
     find_dsb_root,
@@ -95,3 +103,11 @@ __all__ += [
 ]
 
 __all__ += ["check_label_items", "prepare_shapes_datalists", "read_class_names", "read_label_pairs"]
+__all__ += [
+    "find_medmnist_npz",
+    "generate_medmnist_npz",
+    "list_medmnist_inputs",
+    "medmnist_task_info",
+    "prepare_medmnist_datalists",
+    "read_medmnist_npz",
+]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from medkit.handlers.batchnorm import PreciseBNHandler
 from medkit.handlers.checkpoint import find_resume_checkpoint
 from medkit.handlers.class_overlay import ClassOverlaySaver, overlay_classes
 from medkit.handlers.classification import (
     BinaryClassificationReport,
+    ClassificationReport,
     LossCurvesHandler,
     PredictionCSVWriter,
     binary_decisions,
     binary_scores,
+    class_decisions,
+    class_probabilities,
+    class_scores,
+    plot_confusion_matrix,
     save_confusion_matrix_figure,
 )
 from medkit.handlers.grad_clip import GradientClipHandler
@@ -31,7 +37,7 @@ __all__ += [
 
 __all__ += ["GradientClipHandler"]
 
-__all__ += ["save_confusion_matrix_figure"]
+__all__ += ["plot_confusion_matrix"]
 
 __all__ += ["MulticlassClassificationReport", "MulticlassPredictionCSVWriter", "multiclass_report"]
 
@@ -41,3 +47,11 @@ __all__ += ["SegmentationOverlaySaver", "error_overlay"]
 __all__ += ["ClassOverlaySaver", "overlay_classes"]
 
 __all__ += ["LabelOverlaySaver", "PerClassMetrics", "colour_overlay", "per_class_scores", "to_label_map"]
+__all__ += [
+    "ClassificationReport",
+    "class_decisions",
+    "class_probabilities",
+    "class_scores",
+    "save_confusion_matrix_figure",
+]
+__all__ += ["PreciseBNHandler"]

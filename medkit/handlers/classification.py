@@ -1,7 +1,9 @@
-"""Ignite handlers for binary sequence/image classification: loss curves, evaluation reports and prediction CSVs.
+"""Ignite handlers for sequence/image classification: loss curves, evaluation reports and prediction CSVs.
 
 They read batched (not decollated) engine outputs: ``engine.state.output`` is a dict with ``pred`` logits ``(B, 1)``
-and ``label`` ``(B, 1)``, as MONAI engines give with ``decollate=False``.
+and ``label`` ``(B, 1)``, as MONAI engines give with ``decollate=False``. Multi-class engines give ``pred`` logits
+``(B, C)`` and class-index labels ``(B,)`` or ``(B, 1)``; ``class_scores``, ``class_decisions``,
+``ClassificationReport`` and ``PredictionCSVWriter`` handle both.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ __all__ = [
     "binary_decisions",
     "binary_scores",
 ]
-__all__ += ["save_confusion_matrix_figure"]
+__all__ += [
+    "ClassificationReport",
+    "class_decisions",
+    "class_probabilities",
+    "class_scores",
+    "plot_confusion_matrix",
+    "save_confusion_matrix_figure",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +48,35 @@ def binary_scores(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
 def binary_decisions(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Output transform for accuracy: logit > 0 (probability > 0.5) as 0/1, and integer labels."""
     return (output["pred"].detach().reshape(-1) > 0).long(), output["label"].reshape(-1).long()
+
+
+def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Sigmoid of ``(B, 1)`` logits (probability of class 1) or softmax over the classes of ``(B, C)`` logits."""
+    logits = logits.detach().float()
+    return torch.sigmoid(logits) if logits.shape[-1] == 1 else torch.softmax(logits, dim=-1)
+
+
+def class_scores(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output transform for ROC AUC of a binary or multi-class engine.
+
+    Binary ``(B, 1)`` logits give ``binary_scores``; ``(B, C)`` logits give softmax probabilities and one-hot labels
+    ``(B, C)``, the one-vs-rest input of MONAI's ``ROCAUC`` (its ``average="macro"`` then averages the C AUCs).
+    """
+    pred = output["pred"]
+    if pred.shape[-1] == 1:
+        return binary_scores(output)
+    labels = output["label"].reshape(-1).long()
+    return class_probabilities(pred), torch.nn.functional.one_hot(labels, pred.shape[-1]).to(pred.device)
+
+
+def class_decisions(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output transform for ignite's ``Accuracy``: ``binary_decisions`` for ``(B, 1)`` logits; for ``(B, C)`` logits the
+    one-hot argmax ``(B, C)`` and class indices ``(B,)``, the shapes ignite reads as a multi-class task."""
+    pred = output["pred"]
+    if pred.shape[-1] == 1:
+        return binary_decisions(output)
+    decisions = torch.nn.functional.one_hot(pred.detach().argmax(-1), pred.shape[-1])
+    return decisions, output["label"].reshape(-1).long()
 
 
 class LossCurvesHandler:
@@ -106,8 +144,9 @@ def save_confusion_matrix_figure(
     class_names: Sequence[str] = ("negative", "positive"),
     title: str = "confusion matrix",
 ) -> dict[str, int]:
-    """Draws the 2x2 confusion matrix of binary ``labels`` vs. ``predictions`` with TN, FP, FN and TP and their counts
-    written in the cells, true labels on the rows and predicted labels on the columns, and saves it as a PNG.
+    """Counts the 2x2 confusion matrix of binary ``labels`` vs. ``predictions`` and saves it as a PNG with TN, FP, FN
+    and TP and their counts in the cells (true labels on the rows, predicted on the columns; see
+    :func:`plot_confusion_matrix`).
 
     Args:
         labels: true 0/1 labels.
@@ -127,26 +166,7 @@ def save_confusion_matrix_figure(
     if len(class_names) != 2:
         raise ValueError(f"class_names needs two names (class 0, class 1), got {list(class_names)}")
     matrix = np.array([[np.sum((labels == t) & (predictions == p)) for p in (0, 1)] for t in (0, 1)])
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.2))
-    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(int(matrix.max()), 1))
-    names = (("TN", "FP"), ("FN", "TP"))
-    for t in (0, 1):
-        for p in (0, 1):
-            dark = matrix[t, p] > 0.6 * matrix.max()
-            ax.text(p, t, f"{names[t][p]}\n{matrix[t, p]}", ha="center", va="center", fontsize=13,
-                    color="white" if dark else "black")  # fmt: skip
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=list(class_names), yticklabels=list(class_names))
-    ax.set(xlabel="predicted label", ylabel="true label", title=f"{title} (n={labels.size})")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plot_confusion_matrix(matrix, list(class_names), path, title=f"{title} (n={labels.size})")
     return {"tn": int(matrix[0, 0]), "fp": int(matrix[0, 1]), "fn": int(matrix[1, 0]), "tp": int(matrix[1, 1])}
 
 
@@ -246,17 +266,125 @@ class BinaryClassificationReport:
         plt.close(fig)
 
 
-class PredictionCSVWriter:
-    """Writes one CSV per input file, ``<output_dir>/<source>_predictions.csv`` with ``id,probability,predicted_label``.
+class ClassificationReport:
+    """Collects class probabilities and labels over an evaluation run of a binary or multi-class engine, then writes
+    ``metrics.json`` and an annotated ``confusion_matrix.png`` into ``output_dir``.
 
-    Ids and sources come from the batch (``engine.state.batch[id_key]``, ``[source_key]``); probabilities are the
-    sigmoid of the ``pred`` logits.
+    ``metrics.json`` holds accuracy and ROC AUC (one-vs-rest macro average for multi-class, with the per-class AUCs)
+    computed here with scikit-learn, the confusion matrix (rows: true class, columns: predicted class), the engine's
+    own metrics (``engine_metrics``), the sample counts and ``extra``. Binary decisions are probability >=
+    ``threshold``; multi-class decisions are the argmax.
+
+    Args:
+        output_dir: folder for the two files.
+        class_names: class names by index (default ``"0"``, ``"1"``, ...).
+        threshold: probability of class 1 at or above which a binary prediction is class 1.
+        extra: constant fields for ``metrics.json``, such as the checkpoint path.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        class_names: list[str] | None = None,
+        threshold: float = 0.5,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.class_names = [str(c) for c in class_names] if class_names else None
+        self.threshold = threshold
+        self.extra = dict(extra or {})
+        self._probs: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, lambda _: (self._probs.clear(), self._labels.clear()))
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def _collect(self, engine: Engine) -> None:
+        output = engine.state.output
+        self._probs.append(class_probabilities(output["pred"]).cpu().numpy())
+        self._labels.append(output["label"].reshape(-1).long().cpu().numpy())
+
+    def __call__(self, engine: Engine) -> None:
+        from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
+
+        probs, labels = np.concatenate(self._probs), np.concatenate(self._labels)
+        binary = probs.shape[1] == 1
+        num_classes = 2 if binary else probs.shape[1]
+        names = self.class_names or [str(i) for i in range(num_classes)]
+        if len(names) != num_classes:
+            raise ValueError(f"{len(names)} class names {names} for a {num_classes}-class output")
+        present = np.unique(labels)
+        if len(present) < 2:
+            raise ValueError(f"evaluation needs at least two classes; all {len(labels)} labels are {present.tolist()}")
+        decisions = (probs[:, 0] >= self.threshold).astype(int) if binary else probs.argmax(1)
+        if binary:
+            auc, per_class = float(roc_auc_score(labels, probs[:, 0])), None
+        else:
+            # one-vs-rest AUC per class present in the labels (a class with no positives has no AUC)
+            per_class = {names[k]: float(roc_auc_score(labels == k, probs[:, k])) for k in present}
+            auc = float(np.mean(list(per_class.values())))
+        cm = confusion_matrix(labels, decisions, labels=list(range(num_classes)))
+        report = {
+            "metrics": {"accuracy": float(accuracy_score(labels, decisions)), "roc_auc": auc},
+            "roc_auc_per_class": per_class,
+            "confusion_matrix": {"class_names": names, "rows_true_columns_predicted": cm.tolist()},
+            "engine_metrics": {
+                k: float(v) for k, v in engine.state.metrics.items() if isinstance(v, (int, float, np.number))
+            },
+            "num_samples": int(len(labels)),
+            "class_counts": {names[k]: int((labels == k).sum()) for k in range(num_classes)},
+            **({"threshold": self.threshold} if binary else {}),
+            **self.extra,
+        }
+        _write_atomic(self.output_dir / "metrics.json", json.dumps(report, indent=2))
+        title = f"ACC {report['metrics']['accuracy']:.3f}, AUC {auc:.3f}"
+        plot_confusion_matrix(cm, names, self.output_dir / "confusion_matrix.png", title=title)
+        logger.info("test metrics %s written to %s", report["metrics"], self.output_dir / "metrics.json")
+
+
+def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], path: str | os.PathLike, title: str = "") -> Path:
+    """Draws a confusion matrix (rows true, columns predicted) with the count in every cell; for two classes the cells
+    are also marked TN, FP, FN, TP (class 1 positive). Returns the PNG path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(2.2 + 0.7 * k, 1.8 + 0.7 * k))
+    ax.imshow(cm, cmap="Blues")
+    tags = [["TN", "FP"], ["FN", "TP"]] if k == 2 else None
+    for (i, j), n in np.ndenumerate(cm):
+        text = f"{tags[i][j]}\n{n}" if tags else str(n)
+        ax.text(j, i, text, ha="center", va="center", color="white" if n > cm.max() / 2 else "black", fontsize=9)
+    ax.set_xticks(range(k), class_names, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center", fontsize=8)
+    ax.set_yticks(range(k), class_names, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+class PredictionCSVWriter:
+    """Writes one CSV per input file, ``<output_dir>/<source>_predictions.csv``.
+
+    Binary ``(B, 1)`` logits give ``id,probability,predicted_label`` (sigmoid; label 1 at or above ``threshold``).
+    Multi-class ``(B, C)`` logits give ``id,probability_0,...,probability_<C-1>,predicted_label`` (softmax, argmax).
+    With ``class_names``, a ``predicted_class`` column holds the predicted class's name.
+
+    Ids and sources come from the batch (``engine.state.batch[id_key]``, ``[source_key]``).
 
     Args:
         output_dir: the folder for the CSV files.
-        threshold: probability at or above which ``predicted_label`` is 1.
+        threshold: probability at or above which a binary ``predicted_label`` is 1.
         id_key: batch key of the record ids.
         source_key: batch key of the input file stems.
+        class_names: optional class names by index, for the ``predicted_class`` column.
         id_header: the CSV header of the id column (``file`` for one row per image file, say).
     """
 
@@ -266,14 +394,17 @@ class PredictionCSVWriter:
         threshold: float = 0.5,
         id_key: str = "id",
         source_key: str = "source",
+        class_names: list[str] | None = None,
         id_header: str = "id",
     ) -> None:
         self.output_dir = Path(output_dir)
         self.threshold = threshold
         self.id_key = id_key
         self.source_key = source_key
+        self.class_names = [str(c) for c in class_names] if class_names else None
         self.id_header = id_header
-        self._rows: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        self._rows: dict[str, list[tuple[str, list[float]]]] = defaultdict(list)
+        self._num_columns = 1
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, lambda _: self._rows.clear())
@@ -282,19 +413,33 @@ class PredictionCSVWriter:
 
     def _collect(self, engine: Engine) -> None:
         batch = engine.state.batch
-        probs = torch.sigmoid(engine.state.output["pred"].detach().float().reshape(-1)).cpu().tolist()
+        pred = engine.state.output["pred"]
+        probs = class_probabilities(pred.reshape(len(pred), -1)).cpu().tolist()
+        self._num_columns = len(probs[0]) if probs else self._num_columns
         sources = batch.get(self.source_key) or ["predictions"] * len(probs)
         for record, source, prob in zip(batch[self.id_key], sources, probs):
             self._rows[source].append((record, prob))
 
+    def _row(self, record: str, probs: list[float]) -> list:
+        label = int(probs[0] >= self.threshold) if len(probs) == 1 else int(np.argmax(probs))
+        name = [] if self.class_names is None else [self.class_names[label]]
+        return [record, *(f"{p:.6f}" for p in probs), label, *name]
+
     def __call__(self, engine: Engine) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        k = self._num_columns
+        header = [
+            self.id_header,
+            *(["probability"] if k == 1 else [f"probability_{i}" for i in range(k)]),
+            "predicted_label",
+        ]
+        header += [] if self.class_names is None else ["predicted_class"]
         for source, rows in self._rows.items():
             path = self.output_dir / f"{source}_predictions.csv"
             tmp = path.with_name(f".{path.name}.tmp")
             with open(tmp, "w", newline="") as f:
                 writer = csv.writer(f)
-                writer.writerow([self.id_header, "probability", "predicted_label"])
-                writer.writerows((r, f"{p:.6f}", int(p >= self.threshold)) for r, p in rows)
+                writer.writerow(header)
+                writer.writerows(self._row(r, p) for r, p in rows)
             os.replace(tmp, path)
             logger.info("%d predictions written to %s", len(rows), path)

@@ -8,8 +8,18 @@ import json
 import pytest
 import torch
 from ignite.engine import Engine
+from ignite.metrics import Accuracy
+from monai.metrics import compute_roc_auc
 
-from medkit.handlers import BinaryClassificationReport, PredictionCSVWriter, binary_decisions, binary_scores
+from medkit.handlers import (
+    BinaryClassificationReport,
+    ClassificationReport,
+    PredictionCSVWriter,
+    binary_decisions,
+    binary_scores,
+    class_decisions,
+    class_scores,
+)
 
 # logits of 4 samples: sorted scores give 3 of 4 positive-negative pairs in the right order -> ROC AUC 0.75
 LOGITS = torch.tensor([[2.0], [-1.0], [0.5], [-3.0]])
@@ -93,3 +103,81 @@ def test_prediction_csv_id_header(tmp_path):
     rows = list(csv.reader(open(tmp_path / "slide_predictions.csv")))
     assert rows[0] == ["file", "probability", "predicted_label"]
     assert [r[0] for r in rows[1:]] == ["a.jpg", "b.png"] and [r[2] for r in rows[1:]] == ["1", "0"]
+
+
+# 4 samples, 3 classes, logits = log(probabilities). One-vs-rest AUCs by hand: class 0 1/1, class 1 3/4 (sample 3's
+# 0.15 is below sample 1's 0.2), class 2 2/3 (sample 4's 0.4 is below sample 3's 0.6); argmax [0, 1, 2, 0]: ACC 1/2
+MC_PROBS = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.25, 0.15, 0.6], [0.5, 0.1, 0.4]])
+MC_LOGITS = MC_PROBS.log()
+MC_LABELS = torch.tensor([[0], [1], [1], [2]])
+MC_AUC = (1 + 3 / 4 + 2 / 3) / 3
+
+
+def test_class_transforms_binary_and_multiclass():
+    scores, labels = class_scores({"pred": LOGITS, "label": LABELS})
+    assert scores.shape == (4,) and labels.tolist() == [1, 1, 0, 0]  # binary: the same as binary_scores
+    probs, onehot = class_scores({"pred": MC_LOGITS, "label": MC_LABELS})
+    assert torch.allclose(probs, MC_PROBS)
+    assert onehot.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1]]
+    assert compute_roc_auc(probs, onehot, average="macro") == pytest.approx(MC_AUC)
+    decisions, labels = class_decisions({"pred": MC_LOGITS, "label": MC_LABELS})
+    assert decisions.argmax(1).tolist() == [0, 1, 2, 0] and decisions.sum().item() == 4
+    assert labels.tolist() == [0, 1, 1, 2]
+    accuracy = Accuracy(output_transform=class_decisions)
+    accuracy.update(class_decisions({"pred": MC_LOGITS, "label": MC_LABELS}))
+    assert accuracy.compute() == 0.5
+    assert class_decisions({"pred": LOGITS, "label": LABELS})[0].tolist() == [1, 0, 1, 0]
+
+
+def test_classification_report_multiclass(tmp_path):
+    engine, data = _engine(
+        [{"pred": MC_LOGITS[:3], "label": MC_LABELS[:3]}, {"pred": MC_LOGITS[3:], "label": MC_LABELS[3:]}]
+    )
+    ClassificationReport(tmp_path, class_names=["a", "b", "c"], extra={"split": "test"}).attach(engine)
+    engine.run(data)
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["metrics"]["roc_auc"] == pytest.approx(MC_AUC) and report["metrics"]["accuracy"] == 0.5
+    assert report["roc_auc_per_class"]["c"] == pytest.approx(2 / 3)
+    assert report["confusion_matrix"]["rows_true_columns_predicted"] == [[1, 0, 0], [0, 1, 1], [1, 0, 0]]
+    assert report["class_counts"] == {"a": 1, "b": 2, "c": 1} and report["split"] == "test"
+    assert (tmp_path / "confusion_matrix.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("threshold", "accuracy", "cm"),
+    [(0.5, 0.5, [[1, 1], [1, 1]]), (0.25, 0.75, [[1, 1], [0, 2]])],
+    ids=["t0.5", "t0.25"],
+)
+def test_classification_report_binary_threshold(tmp_path, threshold, accuracy, cm):
+    engine, data = _engine([{"pred": LOGITS, "label": LABELS}])
+    ClassificationReport(tmp_path, threshold=threshold).attach(engine)
+    engine.run(data)
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["metrics"]["roc_auc"] == pytest.approx(0.75) and report["metrics"]["accuracy"] == accuracy
+    assert report["confusion_matrix"]["rows_true_columns_predicted"] == cm and report["threshold"] == threshold
+
+
+def test_classification_report_rejects_wrong_class_names(tmp_path):
+    engine, data = _engine([{"pred": MC_LOGITS, "label": MC_LABELS}])
+    ClassificationReport(tmp_path, class_names=["a", "b"]).attach(engine)
+    with pytest.raises(ValueError, match="2 class names"):
+        engine.run(data)
+
+
+def test_prediction_csv_multiclass_with_names(tmp_path):
+    batch = {"pred": MC_LOGITS, "label": MC_LABELS, "id": ["w", "x", "y", "z"]}
+    engine, data = _engine([batch])
+    PredictionCSVWriter(tmp_path, class_names=["a", "b", "c"]).attach(engine)
+    engine.run(data)
+    rows = list(csv.DictReader(open(tmp_path / "predictions_predictions.csv")))
+    assert list(rows[0]) == [
+        "id",
+        "probability_0",
+        "probability_1",
+        "probability_2",
+        "predicted_label",
+        "predicted_class",
+    ]
+    assert [r["predicted_label"] for r in rows] == ["0", "1", "2", "0"]
+    assert [r["predicted_class"] for r in rows] == ["a", "b", "c", "a"]
+    assert sum(float(rows[0][f"probability_{k}"]) for k in range(3)) == pytest.approx(1.0, abs=1e-5)

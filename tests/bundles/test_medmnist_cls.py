@@ -1,0 +1,127 @@
+"""Subprocess smoke test of bundles/medmnist_cls: train both networks, resume, evaluate, inference, metadata."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT, bundle_layers, run_bundle, write_png
+
+from medkit.data.medmnist import generate_medmnist_npz
+
+CONFIGS = REPO_ROOT / "bundles" / "medmnist_cls" / "configs"
+TRAIN = str(CONFIGS / "train.json")
+TINY = ["--epochs", "1", "--batch_size", "8", "--num_workers", "0"]
+
+
+def _layers(*names: str) -> str:
+    return bundle_layers(CONFIGS, *names)
+
+
+_bundle = run_bundle
+
+
+# binary task with MobileNet (BCE, one logit) and a 4-class task with the MLP (cross-entropy)
+CASES = {"mobilenet": "breastmnist", "mlp": "octmnist"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    root = tmp_path_factory.mktemp("medmnist_cls")
+    runs = {}
+    for network, flag in CASES.items():
+        data = root / "data"
+        generate_medmnist_npz(data / f"{flag}.npz", flag=flag, counts=(16, 8, 8), seed=0)
+        out = root / network
+        args = ["--dataset_dir", str(data), "--flag", flag, "--network", network, "--output_dir", str(out)]
+        proc = _bundle("run", "--config_file", TRAIN, *args, *TINY)
+        runs[network] = {"data": data, "out": out, "args": args, "log": proc.stdout + proc.stderr}
+    return runs
+
+
+@pytest.mark.parametrize("network", list(CASES))
+def test_train_writes_checkpoints_events_and_source(trained, network):
+    run = trained[network]
+    out = run["out"]
+    for name in ("model.pt", "model_final.pt", "data_source.json", "run_settings.json"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("events.out.tfevents.*"))
+    final = torch.load(out / "model_final.pt", weights_only=True)
+    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer"} and final["trainer"]["iteration"] == 2
+    source = json.loads((out / "data_source.json").read_text())
+    assert source["flag"] == CASES[network] and source["counts"] == {"train": 16, "val": 8, "test": 8}
+    assert not source["synthetic"]  # a given dataset_dir is never called synthetic
+    assert json.loads((out / "run_settings.json").read_text())["network"] == network
+    assert "val_auc" in run["log"] and "val_acc" in run["log"] and "val_loss" in run["log"]
+    assert json.loads((out / "run_settings.json").read_text())["precise_bn"] is True
+
+
+def test_resume_continues_from_the_last_epoch(trained):
+    run = trained["mlp"]
+    proc = _bundle("run", "--config_file", TRAIN, *run["args"], *TINY, "--epochs", "2", "--resume", "true")
+    log = proc.stdout + proc.stderr
+    assert "Restored all variables" in log and "Epoch: 2/2" in log and "Epoch: 1/2" not in log
+    assert torch.load(run["out"] / "model_final.pt", weights_only=True)["trainer"]["iteration"] == 4
+
+
+@pytest.mark.parametrize("network", list(CASES))
+def test_evaluate_writes_test_metrics(trained, network):
+    run = trained[network]
+    _bundle("run", "--config_file", _layers("train.json", "evaluate.json"), *run["args"], *TINY)
+    report = json.loads((run["out"] / "eval" / "metrics.json").read_text())
+    assert report["split"] == "test" and report["num_samples"] == 8 and report["flag"] == CASES[network]
+    assert 0.0 <= report["metrics"]["roc_auc"] <= 1.0 and 0.0 <= report["metrics"]["accuracy"] <= 1.0
+    # the report's own AUC and accuracy agree with the engine's metrics on the same (test) split
+    assert report["metrics"]["roc_auc"] == pytest.approx(report["engine_metrics"]["val_auc"], abs=1e-6)
+    assert report["metrics"]["accuracy"] == pytest.approx(report["engine_metrics"]["val_acc"], abs=1e-6)
+    num_classes = 2 if CASES[network] == "breastmnist" else 4
+    cm = np.array(report["confusion_matrix"]["rows_true_columns_predicted"])
+    assert cm.shape == (num_classes, num_classes) and cm.sum() == 8
+    assert (run["out"] / "eval" / "confusion_matrix.png").is_file()
+
+
+def test_inference_writes_probabilities_per_file(trained, tmp_path):
+    run = trained["mlp"]
+    src = tmp_path / "inputs"
+    write_png(src / "case_a.png", np.full((28, 28), 90, np.uint8))
+    write_png(src / "case_b.png", np.zeros((32, 32, 3), np.uint8))  # resized and converted to grey
+    # a dataset_dir that does not exist proves the inference layer builds no training data
+    args = ["--flag", "octmnist", "--network", "mlp", "--dataset_dir", str(tmp_path / "no_training_data_here")]
+    _bundle(
+        "run",
+        "--config_file",
+        _layers("train.json", "inference.json"),
+        *args,
+        "--input_dir",
+        str(src),
+        "--output_dir",
+        str(tmp_path / "preds"),
+        "--ckpt_path",
+        str(run["out"] / "model.pt"),
+    )
+    with (tmp_path / "preds" / "inputs_predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["id"] for r in rows] == ["case_a", "case_b"]
+    probs = np.array([[float(r[f"probability_{i}"]) for i in range(4)] for r in rows])
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
+    assert [int(r["predicted_label"]) for r in rows] == probs.argmax(1).tolist()
+    assert {r["predicted_class"] for r in rows} <= {
+        "choroidal neovascularization",
+        "diabetic macular edema",
+        "drusen",
+        "normal",
+    }
+
+
+def test_metadata_is_valid():
+    _bundle(
+        "verify_metadata",
+        "--meta_file",
+        str(CONFIGS / "metadata.json"),
+        "--filepath",
+        str(REPO_ROOT / "bundles" / "meta_schema.json"),
+    )
