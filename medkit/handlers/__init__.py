@@ -15,12 +15,12 @@ from medkit.handlers.classification import (
     class_decisions,
     class_probabilities,
     class_scores,
+    per_sample_cross_entropy,
     plot_confusion_matrix,
     save_confusion_matrix_figure,
 )
 from medkit.handlers.grad_clip import GradientClipHandler
 from medkit.handlers.label_overlay import LabelOverlaySaver, colour_overlay, to_label_map
-from medkit.handlers.multiclass import MulticlassClassificationReport, MulticlassPredictionCSVWriter, multiclass_report
 from medkit.handlers.overlay import SegmentationOverlaySaver, error_overlay
 from medkit.handlers.per_class import PerClassMetrics, per_class_scores
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
@@ -39,7 +39,7 @@ __all__ += ["GradientClipHandler"]
 
 __all__ += ["plot_confusion_matrix"]
 
-__all__ += ["MulticlassClassificationReport", "MulticlassPredictionCSVWriter", "multiclass_report"]
+__all__ += ["per_sample_cross_entropy"]
 
 __all__ += ["SegmentationOverlaySaver", "error_overlay"]
 
