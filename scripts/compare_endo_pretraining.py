@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "variant": name,
                 "best_val_dice": max(curves[name]) if curves[name] else float("nan"),
-                "test_dice": metrics["metrics"]["test_dice_class_mean"],
-                "test_dice_with_background": metrics["metrics"]["test_dice_class_mean_with_background"],
+                "test_dice": metrics["metrics"]["test_dice_mean_fg"],
+                "test_dice_with_background": metrics["metrics"]["test_dice_mean"],
                 **{f"test_{c}": metrics["metrics"][f"test_dice_{c}"] for c in classes},
                 "train_s": round(train_s, 1),
             }

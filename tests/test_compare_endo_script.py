@@ -26,7 +26,7 @@ def test_runs_pretraining_then_three_variants_with_the_same_settings(tmp_path, m
         if layers[-1] == "evaluate.json":
             names = ["background", "shaft"]
             metrics = {f"test_dice_{n}": 0.5 for n in names}
-            metrics.update(test_dice_class_mean=0.5, test_dice_class_mean_with_background=0.5)
+            metrics.update(test_dice_mean_fg=0.5, test_dice_mean=0.5)
             (out / "eval").mkdir(parents=True)
             (out / "eval" / "metrics.json").write_text(json.dumps({"classes": names, "metrics": metrics}))
         return 2.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from medkit.handlers.batchnorm import PreciseBNHandler
 from medkit.handlers.checkpoint import find_resume_checkpoint
-from medkit.handlers.class_overlay import ClassOverlaySaver, overlay_classes
 from medkit.handlers.classification import (
     BinaryClassificationReport,
     ClassificationReport,
@@ -15,12 +14,12 @@ from medkit.handlers.classification import (
     class_decisions,
     class_probabilities,
     class_scores,
+    per_sample_cross_entropy,
     plot_confusion_matrix,
     save_confusion_matrix_figure,
 )
 from medkit.handlers.grad_clip import GradientClipHandler
-from medkit.handlers.label_overlay import LabelOverlaySaver, colour_overlay, to_label_map
-from medkit.handlers.multiclass import MulticlassClassificationReport, MulticlassPredictionCSVWriter, multiclass_report
+from medkit.handlers.label_overlay import TISSUE_PALETTE, LabelOverlaySaver, colour_overlay, to_label_map
 from medkit.handlers.overlay import SegmentationOverlaySaver, error_overlay
 from medkit.handlers.per_class import PerClassMetrics, per_class_scores
 from medkit.handlers.reports import MetricsJSONWriter, SegmentationFigureSaver
@@ -39,14 +38,13 @@ __all__ += ["GradientClipHandler"]
 
 __all__ += ["plot_confusion_matrix"]
 
-__all__ += ["MulticlassClassificationReport", "MulticlassPredictionCSVWriter", "multiclass_report"]
+__all__ += ["per_sample_cross_entropy"]
 
 __all__ += ["SegmentationOverlaySaver", "error_overlay"]
 
 
-__all__ += ["ClassOverlaySaver", "overlay_classes"]
-
 __all__ += ["LabelOverlaySaver", "PerClassMetrics", "colour_overlay", "per_class_scores", "to_label_map"]
+__all__ += ["TISSUE_PALETTE"]
 __all__ += [
     "ClassificationReport",
     "class_decisions",

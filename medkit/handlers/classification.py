@@ -33,6 +33,7 @@ __all__ += [
     "class_decisions",
     "class_probabilities",
     "class_scores",
+    "per_sample_cross_entropy",
     "plot_confusion_matrix",
     "save_confusion_matrix_figure",
 ]
@@ -54,6 +55,17 @@ def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
     """Sigmoid of ``(B, 1)`` logits (probability of class 1) or softmax over the classes of ``(B, C)`` logits."""
     logits = logits.detach().float()
     return torch.sigmoid(logits) if logits.shape[-1] == 1 else torch.softmax(logits, dim=-1)
+
+
+def per_sample_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each sample: binary cross-entropy of ``(B, 1)`` logits against 0/1 labels, or the softmax
+    cross-entropy of ``(B, C)`` logits against class indices ``(B,)`` or ``(B, 1)``."""
+    logits, labels = logits.detach().float(), labels.detach().reshape(-1)
+    if logits.shape[-1] == 1:
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            logits.reshape(-1), labels.float(), reduction="none"
+        )
+    return torch.nn.functional.cross_entropy(logits, labels.long(), reduction="none")
 
 
 def class_scores(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -270,8 +282,9 @@ class ClassificationReport:
     """Collects class probabilities and labels over an evaluation run of a binary or multi-class engine, then writes
     ``metrics.json`` and an annotated ``confusion_matrix.png`` into ``output_dir``.
 
-    ``metrics.json`` holds accuracy and ROC AUC (one-vs-rest macro average for multi-class, with the per-class AUCs)
-    computed here with scikit-learn, the confusion matrix (rows: true class, columns: predicted class), the engine's
+    ``metrics.json`` holds accuracy, ROC AUC (one-vs-rest macro average for multi-class, with the per-class AUCs), the
+    mean cross-entropy of the logits and the per-class accuracy (recall; ``None`` for a class absent from the labels)
+    computed here, the confusion matrix (rows: true class, columns: predicted class), the engine's
     own metrics (``engine_metrics``), the sample counts and ``extra``. Binary decisions are probability >=
     ``threshold``; multi-class decisions are the argmax.
 
@@ -295,16 +308,21 @@ class ClassificationReport:
         self.extra = dict(extra or {})
         self._probs: list[np.ndarray] = []
         self._labels: list[np.ndarray] = []
+        self._losses: list[np.ndarray] = []
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, lambda _: (self._probs.clear(), self._labels.clear()))
+        engine.add_event_handler(
+            Events.STARTED, lambda _: (self._probs.clear(), self._labels.clear(), self._losses.clear())
+        )
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
         engine.add_event_handler(Events.COMPLETED, self)
 
     def _collect(self, engine: Engine) -> None:
         output = engine.state.output
-        self._probs.append(class_probabilities(output["pred"]).cpu().numpy())
-        self._labels.append(output["label"].reshape(-1).long().cpu().numpy())
+        logits, labels = output["pred"].detach().float(), output["label"].detach().reshape(-1)
+        self._probs.append(class_probabilities(logits).cpu().numpy())
+        self._labels.append(labels.long().cpu().numpy())
+        self._losses.append(per_sample_cross_entropy(logits, labels).cpu().numpy())
 
     def __call__(self, engine: Engine) -> None:
         from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
@@ -326,8 +344,16 @@ class ClassificationReport:
             per_class = {names[k]: float(roc_auc_score(labels == k, probs[:, k])) for k in present}
             auc = float(np.mean(list(per_class.values())))
         cm = confusion_matrix(labels, decisions, labels=list(range(num_classes)))
+        support = cm.sum(1)
         report = {
-            "metrics": {"accuracy": float(accuracy_score(labels, decisions)), "roc_auc": auc},
+            "metrics": {
+                "accuracy": float(accuracy_score(labels, decisions)),
+                "roc_auc": auc,
+                "cross_entropy": float(np.concatenate(self._losses).mean()),
+                "per_class_accuracy": {
+                    name: (float(cm[k, k] / support[k]) if support[k] else None) for k, name in enumerate(names)
+                },
+            },
             "roc_auc_per_class": per_class,
             "confusion_matrix": {"class_names": names, "rows_true_columns_predicted": cm.tolist()},
             "engine_metrics": {
@@ -375,7 +401,8 @@ class PredictionCSVWriter:
 
     Binary ``(B, 1)`` logits give ``id,probability,predicted_label`` (sigmoid; label 1 at or above ``threshold``).
     Multi-class ``(B, C)`` logits give ``id,probability_0,...,probability_<C-1>,predicted_label`` (softmax, argmax).
-    With ``class_names``, a ``predicted_class`` column holds the predicted class's name.
+    With ``class_names``, a ``predicted_class`` column holds the predicted class's name. With ``filename``, all rows
+    go to ``<output_dir>/<filename>`` instead, whatever their source.
 
     Ids and sources come from the batch (``engine.state.batch[id_key]``, ``[source_key]``).
 
@@ -386,6 +413,7 @@ class PredictionCSVWriter:
         source_key: batch key of the input file stems.
         class_names: optional class names by index, for the ``predicted_class`` column.
         id_header: the CSV header of the id column (``file`` for one row per image file, say).
+        filename: one CSV file name for all rows (``predictions.csv``, say) instead of one file per source.
     """
 
     def __init__(
@@ -396,8 +424,10 @@ class PredictionCSVWriter:
         source_key: str = "source",
         class_names: list[str] | None = None,
         id_header: str = "id",
+        filename: str | None = None,
     ) -> None:
         self.output_dir = Path(output_dir)
+        self.filename = filename
         self.threshold = threshold
         self.id_key = id_key
         self.source_key = source_key
@@ -416,7 +446,7 @@ class PredictionCSVWriter:
         pred = engine.state.output["pred"]
         probs = class_probabilities(pred.reshape(len(pred), -1)).cpu().tolist()
         self._num_columns = len(probs[0]) if probs else self._num_columns
-        sources = batch.get(self.source_key) or ["predictions"] * len(probs)
+        sources = (None if self.filename else batch.get(self.source_key)) or ["predictions"] * len(probs)
         for record, source, prob in zip(batch[self.id_key], sources, probs):
             self._rows[source].append((record, prob))
 
@@ -435,7 +465,7 @@ class PredictionCSVWriter:
         ]
         header += [] if self.class_names is None else ["predicted_class"]
         for source, rows in self._rows.items():
-            path = self.output_dir / f"{source}_predictions.csv"
+            path = self.output_dir / (self.filename or f"{source}_predictions.csv")
             tmp = path.with_name(f".{path.name}.tmp")
             with open(tmp, "w", newline="") as f:
                 writer = csv.writer(f)

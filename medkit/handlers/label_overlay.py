@@ -14,7 +14,7 @@ import torch
 from ignite.engine import Engine, Events
 from PIL import Image
 
-__all__ = ["DEFAULT_PALETTE", "LabelOverlaySaver", "colour_overlay", "to_label_map"]
+__all__ = ["DEFAULT_PALETTE", "TISSUE_PALETTE", "LabelOverlaySaver", "colour_overlay", "to_label_map"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,17 @@ DEFAULT_PALETTE: tuple[tuple[int, int, int], ...] = (
     (0, 128, 128),
 )
 
+# Colours for classes 1, 2, ... that stand out on reddish tissue and on grey (cyan, yellow, green, magenta, ...).
+TISSUE_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (0, 200, 255),
+    (255, 230, 0),
+    (60, 255, 60),
+    (255, 0, 255),
+    (255, 128, 0),
+    (0, 90, 255),
+    (255, 255, 255),
+)
+
 
 def to_label_map(x: Any) -> np.ndarray:
     """A ``(H, W)`` int array from a class-index ``(1, H, W)`` / ``(H, W)`` map or a one-hot ``(C, H, W)`` tensor."""
@@ -43,14 +54,15 @@ def to_label_map(x: Any) -> np.ndarray:
     return np.rint(array).astype(np.int64)
 
 
-def _display_rgb(image: Any) -> np.ndarray:
-    """A channel-first image of any range as ``(H, W, 3)`` uint8, min-max scaled for display."""
+def _display_rgb(image: Any, intensity_range: Sequence[float] | None = None) -> np.ndarray:
+    """A channel-first image as ``(H, W, 3)`` uint8: ``intensity_range`` ``(low, high)`` maps to 0-255 (values outside
+    are clipped); ``None`` min-max scales the image for display."""
     array = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, float)
     if array.ndim == 2:
         array = array[None]
     array = np.repeat(array, 3, axis=0) if array.shape[0] == 1 else array[:3]
-    low, high = float(array.min()), float(array.max())
-    array = (array - low) / (high - low) if high > low else np.zeros_like(array)
+    low, high = (float(array.min()), float(array.max())) if intensity_range is None else map(float, intensity_range)
+    array = np.clip((array - low) / (high - low), 0, 1) if high > low else np.zeros_like(array)
     return np.round(np.moveaxis(array, 0, -1) * 255).astype(np.uint8)
 
 
@@ -88,28 +100,39 @@ class LabelOverlaySaver:
     Args:
         output_dir: folder for the PNGs.
         class_names: class names, background first; only used for the legend.
-        num_images: how many samples to save.
+        num_images: how many samples to save (``None``: all).
         alpha: opacity of the class colours.
         scale: integer upscaling of the saved PNGs (nearest neighbour), so small images stay readable.
-        transpose: swap the two spatial axes before saving.
+        transpose: swap the two spatial axes before saving (``False`` for row-major ``(H, W)`` arrays).
         keys: the image, label and prediction keys.
+        palette: RGB colours of classes 1, 2, ... (:data:`DEFAULT_PALETTE`, or :data:`TISSUE_PALETTE` for
+            endoscopy frames).
+        intensity_range: image values shown as black and white, such as ``(0, 1)`` for scaled frames; ``None``
+            min-max scales each image.
+        gap: width in pixels of the white gap between the three panels.
     """
 
     def __init__(
         self,
         output_dir: str | os.PathLike,
         class_names: Sequence[str] | None = None,
-        num_images: int = 8,
+        num_images: int | None = 8,
         alpha: float = 0.5,
         scale: int = 4,
         transpose: bool = True,
         keys: tuple[str, str, str] = ("image", "label", "pred"),
+        palette: Sequence[Sequence[int]] = DEFAULT_PALETTE,
+        intensity_range: Sequence[float] | None = None,
+        gap: int = 0,
     ) -> None:
-        if num_images < 1 or scale < 1:
-            raise ValueError(f"num_images and scale must be >= 1, got {num_images} and {scale}")
+        if (num_images is not None and num_images < 1) or scale < 1 or gap < 0:
+            raise ValueError(f"num_images and scale must be >= 1 and gap >= 0, got {num_images}, {scale} and {gap}")
         self.output_dir = Path(output_dir)
         self.class_names = list(class_names) if class_names is not None else None
         self.num_images, self.alpha, self.scale, self.transpose, self.keys = num_images, alpha, scale, transpose, keys
+        self.palette = [tuple(int(v) for v in colour) for colour in palette]
+        self.intensity_range = intensity_range
+        self.gap = gap
         self._saved = 0
 
     def attach(self, engine: Engine) -> None:
@@ -123,23 +146,22 @@ class LabelOverlaySaver:
         self._saved = 0
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.class_names is not None:
-            legend = {n: list(DEFAULT_PALETTE[(i - 1) % len(DEFAULT_PALETTE)]) for i, n in enumerate(self.class_names)}
+            legend = {n: list(self.palette[(i - 1) % len(self.palette)]) for i, n in enumerate(self.class_names)}
             legend[self.class_names[0]] = None  # background: not coloured
             (self.output_dir / "legend.json").write_text(json.dumps(legend, indent=2))
 
     def __call__(self, engine: Engine) -> None:
         output = engine.state.output
         for item in output if isinstance(output, list) else []:
-            if self._saved >= self.num_images:
+            if self.num_images is not None and self._saved >= self.num_images:
                 return
-            image = _display_rgb(item[self.keys[0]])
+            image = _display_rgb(item[self.keys[0]], self.intensity_range)
             label, pred = to_label_map(item[self.keys[1]]), to_label_map(item[self.keys[2]])
             if self.transpose:
                 image, label, pred = image.transpose(1, 0, 2), label.T, pred.T
-            panel = np.concatenate(
-                [image, colour_overlay(image, label, alpha=self.alpha), colour_overlay(image, pred, alpha=self.alpha)],
-                axis=1,
-            )
+            gap = np.full((image.shape[0], self.gap, 3), 255, dtype=np.uint8)
+            panels = [colour_overlay(image, m, self.palette, self.alpha) for m in (label, pred)]
+            panel = np.concatenate([image, gap, panels[0], gap, panels[1]], axis=1)
             panel = panel.repeat(self.scale, axis=0).repeat(self.scale, axis=1)
             meta = getattr(item[self.keys[0]], "meta", {})
             stem = Path(str(meta.get("filename_or_obj", f"sample_{self._saved:04d}"))).name.split(".")[0]

@@ -11,7 +11,7 @@ from medkit.metrics.fov import (
     fov_scores,
     scores_from_confusion,
 )
-from medkit.metrics.per_class import PerClassDice, per_class_dice, stack_outputs
+from medkit.metrics.outputs import stack_outputs
 
 __all__: list[str] = []
 
@@ -27,4 +27,4 @@ __all__ += [
 ]
 
 
-__all__ += ["PerClassDice", "per_class_dice", "stack_outputs"]
+__all__ += ["stack_outputs"]

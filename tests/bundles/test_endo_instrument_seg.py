@@ -59,7 +59,9 @@ def test_finetune_loads_matching_layers_and_logs_the_skipped_ones(runs):
     for name in ("model.pt", "model_final.pt", "checkpoint_epoch=2.pt", "datalist.json", "mapping.json"):
         assert (runs["fine"] / name).is_file(), name
     assert len(list(runs["fine"].glob("events.out.tfevents.*"))) == 1
-    assert "val_dice_shaft" in log and "val_dice_class_mean_with_background" in log
+    assert all(
+        f"{key}: " in log for key in ("val_dice_shaft", "val_dice_background", "val_dice_mean", "val_dice_mean_fg")
+    )
     settings = json.loads((runs["fine"] / "run_settings.json").read_text())
     assert settings["augmentation"] == "flips" and settings["pretrained_ckpt"].endswith("model.pt")
 
@@ -81,8 +83,9 @@ def test_evaluate_writes_per_class_metrics_and_overlays(runs):
     metrics = report["metrics"]
     for name in ("background", "shaft", "clasper", "probe"):
         assert f"test_dice_{name}" in metrics
-    for key in ("test_mean_dice", "test_dice_class_mean", "test_dice_class_mean_with_background"):
+    for key in ("test_mean_dice", "test_dice_mean_fg", "test_dice_mean"):
         assert 0.0 <= metrics[key] <= 1.0
+    assert list(report["per_class"]["test_dice"]) == ["background", "shaft", "clasper", "probe"]
     assert len(list((out / "eval" / "overlays").glob("*_overlay.png"))) == 3
 
 

@@ -61,12 +61,12 @@ def test_evaluate_writes_accuracy_per_class_and_confusion_matrix(trained, data):
     run_bundle("run", "--config_file", bundle_layers(CONFIGS, "train.json", "evaluate.json"),
                "--output_dir", str(trained), *TINY)  # fmt: skip
     report = json.loads((trained / "eval" / "metrics.json").read_text())
-    assert report["num_images"] == 20 and report["split"] == "test" and report["mode"] == "scratch"
+    assert report["num_samples"] == 20 and report["split"] == "test" and report["mode"] == "scratch"
     assert report["dataset_dir"] == str(data.resolve())  # the run's data, found through its datalist.json
     assert 0 <= report["metrics"]["accuracy"] <= 1 and report["metrics"]["cross_entropy"] > 0
     assert list(report["metrics"]["per_class_accuracy"])[0] == "T-shirt/top"
     assert len(report["metrics"]["per_class_accuracy"]) == 10
-    assert sum(map(sum, report["confusion_matrix"])) == 20
+    assert sum(map(sum, report["confusion_matrix"]["rows_true_columns_predicted"])) == 20
     assert report["metrics"]["accuracy"] == pytest.approx(report["engine_metrics"]["val_accuracy"])
     assert (trained / "eval" / "confusion_matrix.png").stat().st_size > 1000
 
@@ -90,7 +90,7 @@ def test_inference_on_a_png_folder_builds_no_training_data(trained, pngs, tmp_pa
     rows = list(csv.DictReader(open(preds / "predictions.csv")))
     assert [r["id"] for r in rows] == ["garment_0", "garment_1", "garment_7"]
     for r in rows:
-        probs = [float(v) for k, v in r.items() if k.startswith("p_")]
+        probs = [float(v) for k, v in r.items() if k.startswith("probability_")]
         assert len(probs) == 10 and sum(probs) == pytest.approx(1, abs=1e-4)
         assert int(r["predicted_label"]) == int(np.argmax(probs))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 import torch
@@ -181,3 +182,47 @@ def test_prediction_csv_multiclass_with_names(tmp_path):
     assert [r["predicted_label"] for r in rows] == ["0", "1", "2", "0"]
     assert [r["predicted_class"] for r in rows] == ["a", "b", "c", "a"]
     assert sum(float(rows[0][f"probability_{k}"]) for k in range(3)) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_classification_report_cross_entropy_and_per_class_accuracy(tmp_path):
+    # preds: 0 (a tie -> the first class), 0, 1, 1; class c never occurs, so its accuracy is None
+    logits = torch.tensor([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 3.0, 0.0]])
+    engine, data = _engine([{"pred": logits[:2], "label": torch.tensor([0, 0])},
+                            {"pred": logits[2:], "label": torch.tensor([1, 0])}])  # fmt: skip
+    ClassificationReport(tmp_path, class_names=["a", "b", "c"]).attach(engine)
+    engine.run(data)
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = report["metrics"]
+    assert metrics["accuracy"] == 0.75
+    assert metrics["per_class_accuracy"] == {"a": pytest.approx(2 / 3), "b": 1.0, "c": None}
+    assert report["confusion_matrix"]["rows_true_columns_predicted"] == [[2, 1, 0], [0, 1, 0], [0, 0, 0]]
+    # cross-entropy: -log softmax of the true class
+    ce = [math.log(3), -math.log(math.e**2 / (math.e**2 + 2)), -math.log(math.e / (math.e + 2)),
+          -math.log(1 / (math.e**3 + 2))]  # fmt: skip
+    assert metrics["cross_entropy"] == pytest.approx(sum(ce) / 4, rel=1e-6)
+
+
+def test_classification_report_binary_cross_entropy(tmp_path):
+    engine, data = _engine([{"pred": LOGITS, "label": LABELS}])
+    ClassificationReport(tmp_path).attach(engine)
+    engine.run(data)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    # -log sigmoid(z) for the positives (2, -1), -log(1 - sigmoid(z)) = -log sigmoid(-z) for the negatives (0.5, -3)
+    ce = [math.log1p(math.exp(-z)) for z in (2.0, -1.0, -0.5, 3.0)]
+    assert metrics["cross_entropy"] == pytest.approx(sum(ce) / 4, rel=1e-6)
+    assert metrics["per_class_accuracy"] == {"0": 0.5, "1": 0.5}
+
+
+def test_prediction_csv_one_named_file_for_all_sources(tmp_path):
+    batches = [
+        {"pred": torch.tensor([[3.0, 0.0], [0.0, 1.0]]), "label": torch.tensor([0, 0]), "id": ["x", "y"],
+         "source": ["s1", "s1"]},
+        {"pred": torch.tensor([[0.0, 2.0]]), "label": torch.tensor([1]), "id": ["z"], "source": ["s2"]},
+    ]  # fmt: skip
+    engine, data = _engine(batches)
+    PredictionCSVWriter(tmp_path, class_names=["cat", "dog"], filename="predictions.csv").attach(engine)
+    engine.run(data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.csv"]
+    rows = list(csv.DictReader(open(tmp_path / "predictions.csv")))
+    assert [(r["id"], r["predicted_class"]) for r in rows] == [("x", "cat"), ("y", "dog"), ("z", "dog")]
+    assert float(rows[0]["probability_0"]) == pytest.approx(1 / (1 + math.exp(-3)), abs=1e-6)

@@ -80,3 +80,44 @@ def test_without_details_monai_reports_zero_for_an_absent_class():
     engine.run([0], max_epochs=1)
     assert engine.state.metrics["val_dice_square"] == 0.0
     assert engine.state.metrics["val_dice_big_circle"] == pytest.approx(2 / 3)
+
+
+# Two images, 2x2 pixels, three classes (moved from the former medkit.metrics.PerClassDice tests):
+# image 0: GT [[0,1],[1,2]], pred [[0,1],[2,2]] -> background 1, class 1: 2*1/(2+1), class 2: 2*1/(1+2)
+# image 1: GT all background, pred [[0,1],[0,0]] -> background 2*3/(4+3); classes 1 and 2 absent from GT: NaN
+def _onehot_batch(indices: list[list[list[int]]]) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.tensor(indices), 3).permute(0, 3, 1, 2).float()
+
+
+GT2 = _onehot_batch([[[0, 1], [1, 2]], [[0, 0], [0, 0]]])
+PRED2 = _onehot_batch([[[0, 1], [2, 2]], [[0, 1], [0, 0]]])
+TOOLS = ["background", "shaft", "clasper"]
+
+
+def _run_dice(batches: list[tuple[torch.Tensor, torch.Tensor]], names: list[str] = TOOLS) -> dict:
+    engine = Engine(lambda e, b: {"pred": list(b[0]), "label": list(b[1])})
+    MeanDice(reduction="mean_batch", output_transform=from_engine(["pred", "label"])).attach(engine, "val_dice")
+    PerClassMetrics(names, "val_dice").attach(engine)
+    engine.run(batches, max_epochs=1)
+    return engine.state.metrics
+
+
+def test_per_class_dice_averages_over_images_whatever_the_batching():
+    for batches in ([(PRED2, GT2)], [(PRED2[:1], GT2[:1]), (PRED2[1:], GT2[1:])]):
+        m = _run_dice(batches)
+        assert m["val_dice_background"] == pytest.approx((1 + 6 / 7) / 2)
+        assert m["val_dice_shaft"] == pytest.approx(2 / 3) and m["val_dice_clasper"] == pytest.approx(2 / 3)
+        assert m["val_dice_mean_fg"] == pytest.approx(2 / 3)
+        assert m["val_dice_mean"] == pytest.approx(((1 + 6 / 7) / 2 + 4 / 3) / 3)
+
+
+def test_class_never_present_is_nan_and_left_out_of_means():
+    m = _run_dice([(PRED2[1:], GT2[1:])])
+    assert math.isnan(m["val_dice_shaft"]) and math.isnan(m["val_dice_clasper"])
+    assert math.isnan(m["val_dice_mean_fg"])
+    assert m["val_dice_mean"] == pytest.approx(6 / 7)
+
+
+def test_wrong_class_count_names_the_classes():
+    with pytest.raises(ValueError, match="expected 2 per-class values"):
+        _run_dice([(PRED2, GT2)], names=["background", "shaft"])
