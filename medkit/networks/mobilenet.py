@@ -72,6 +72,13 @@ class MobileNetV1(nn.Module):
     pooling replaces the paper's fixed 7x7 pool, so any input of at least 1x1 works: 224x224 gives a 7x7 final map,
     64x64 gives 2x2 and 28x28 gives 1x1.
 
+    The paper's network downsamples by 32, so a 28x28 image (MedMNIST) shrinks to 1x1 by block 12 and the last
+    blocks see no spatial structure. ``keep_resolution`` runs the first of the five stride-2 layers at stride 1
+    instead (the stem convolution first, then the body's stride-2 blocks in order), the usual adaptation of
+    ImageNet networks to small images: with ``keep_resolution=2`` a 28x28 input keeps 28x28 through block 3 and ends
+    on a 4x4 map, at the compute of the paper's network on 112x112 inputs. The layers and weights are the same
+    for every value; only strides change.
+
     Shape contract:
         input ``(B, in_channels, H, W)``; output ``(B, out_channels)``, raw logits.
 
@@ -79,6 +86,8 @@ class MobileNetV1(nn.Module):
         in_channels: number of input channels (1 for greyscale, 3 for RGB).
         out_channels: number of classes.
         dropout: dropout probability before the classifier (the paper uses none).
+        keep_resolution: how many of the five stride-2 layers, from the input on, run at stride 1 (0 to 5; 0 is the
+            paper's network).
 
     Example:
         >>> net = MobileNetV1(in_channels=1, out_channels=10)
@@ -86,20 +95,29 @@ class MobileNetV1(nn.Module):
         torch.Size([2, 10])
     """
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 1000, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_channels: int = 3, out_channels: int = 1000, dropout: float = 0.0, keep_resolution: int = 0
+    ) -> None:
         super().__init__()
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"in_channels and out_channels must be >= 1, got {in_channels}, {out_channels}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        strides = [2] + [stride for _, stride in _BODY]
+        downsampling = [i for i, stride in enumerate(strides) if stride == 2]
+        if not 0 <= keep_resolution <= len(downsampling):
+            raise ValueError(f"keep_resolution must be in [0, {len(downsampling)}], got {keep_resolution}")
+        for i in downsampling[:keep_resolution]:
+            strides[i] = 1
         self.in_channels = int(in_channels)
+        self.keep_resolution = int(keep_resolution)
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, _STEM_CHANNELS, 3, stride=2, padding=1, bias=False),
+            nn.Conv2d(in_channels, _STEM_CHANNELS, 3, stride=strides[0], padding=1, bias=False),
             nn.BatchNorm2d(_STEM_CHANNELS),
             nn.ReLU(inplace=True),
         ]
         width = _STEM_CHANNELS
-        for out, stride in _BODY:
+        for (out, _), stride in zip(_BODY, strides[1:]):
             layers.append(DepthwiseSeparableBlock(width, out, stride))
             width = out
         self.features = nn.Sequential(*layers)

@@ -40,8 +40,14 @@ def test_body_follows_table_1_of_the_paper():
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"in_channels": 0}, "in_channels"), ({"out_channels": 0}, "out_channels"), ({"dropout": -0.1}, "dropout")],
-    ids=["in", "out", "dropout"],
+    [
+        ({"in_channels": 0}, "in_channels"),
+        ({"out_channels": 0}, "out_channels"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"keep_resolution": 6}, r"keep_resolution must be in \[0, 5\], got 6"),
+        ({"keep_resolution": -1}, "keep_resolution"),
+    ],
+    ids=["in", "out", "dropout", "keep-too-many", "keep-negative"],
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -58,3 +64,22 @@ def test_dropout_is_off_in_eval_mode():
     assert isinstance(net.dropout, torch.nn.Dropout)
     x = torch.randn(2, 1, 32, 32)
     torch.testing.assert_close(net(x), net(x))
+
+
+@pytest.mark.parametrize(
+    "keep,final_map,strides",
+    [
+        (0, 1, (2, [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1])),
+        (1, 2, (1, [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1])),
+        (2, 4, (1, [1, 1, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1])),
+        (5, 28, (1, [1] * 13)),
+    ],
+)
+def test_keep_resolution_turns_the_first_stride_2_layers_to_stride_1(keep, final_map, strides):
+    net = MobileNetV1(in_channels=1, out_channels=2, keep_resolution=keep)
+    blocks = [m for m in net.features if isinstance(m, DepthwiseSeparableBlock)]
+    assert (net.features[0].stride[0], [b[0].stride[0] for b in blocks]) == strides
+    assert net.features.eval()(torch.randn(1, 1, 28, 28)).shape == (1, 1024, final_map, final_map)
+    # same layers, same parameter count: a checkpoint loads into any keep_resolution
+    net.load_state_dict(MobileNetV1(in_channels=1, out_channels=2).state_dict())
+    assert net(torch.randn(2, 1, 28, 28)).shape == (2, 2)
