@@ -1,16 +1,34 @@
 """medkit: a MONAI-based toolkit for medical imaging research.
 
-Bundles under ``bundles/`` reference this package by dotted path (``medkit.networks.UNet``), so importing it makes
-the subpackages available to config expressions such as ``$medkit.data.prepare_nuclei_datalists(...)``.
+Bundles under ``bundles/`` reference this package by dotted path (``medkit.networks.UNet``), and after ``import medkit``
+config expressions such as ``$medkit.data.prepare_nuclei_datalists(...)`` reach the subpackages as attributes. Each
+subpackage is imported on its first access, so ``import medkit`` (and ``medkit --help``) loads neither torch nor MONAI.
 """
 
 from __future__ import annotations
 
-from medkit import data, filters, handlers, inferers, losses, metrics, networks, transforms, utils
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from medkit import data, filters, handlers, inferers, losses, metrics, networks, transforms, utils
 
 __version__ = "0.1.0"
+
+_SUBPACKAGES = ("data", "filters", "handlers", "inferers", "losses", "metrics", "networks", "transforms", "utils")
 
 __all__ = ["__version__", "data", "filters", "handlers", "inferers", "networks", "transforms", "utils"]
 
 __all__ += ["metrics"]
 __all__ += ["losses"]
+
+
+def __getattr__(name: str) -> Any:
+    """Imports the subpackage ``name`` on first access (``medkit.data``, ``medkit.networks``, ...)."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBPACKAGES))

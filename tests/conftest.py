@@ -1,11 +1,20 @@
-"""Shared fixtures: determinism and tiny generated nuclei datasets."""
+"""Shared fixtures: determinism and tiny generated nuclei datasets; bundle runners (subprocess and in-process)."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
+import logging
 import os
+import random
 import subprocess
 import sys
+import traceback
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -77,6 +86,138 @@ def run_bundle(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
     )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"monai.bundle {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+# the `python -m monai.bundle` commands the tests use, for the in-process runner
+_BUNDLE_COMMANDS = ("run", "verify_metadata", "ckpt_export")
+# the format of the bundles' configs/logging.conf, which the subprocess runs log with
+_LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+
+
+@contextlib.contextmanager
+def _isolated_bundle_state(stream: io.StringIO) -> Iterator[None]:
+    """Sends every INFO log record to ``stream`` and restores the global state a bundle run changes.
+
+    Restored afterwards: MONAI's ``track_meta`` and determinism flags, the torch/numpy/random RNG states, torch's
+    thread count, ``sys.path``, the working directory, the warning filters and the handlers and level of the root
+    logger and of loggers that do not propagate (MONAI's own, which log to stdout). TensorBoard writers the run opened
+    are closed (flushing their events and ending their threads), as the end of a subprocess would.
+    """
+    import monai
+    from monai.data.meta_obj import get_track_meta
+    from torch.utils.tensorboard import SummaryWriter
+
+    writers: list[SummaryWriter] = []
+    writer_init = SummaryWriter.__init__
+
+    def tracked_writer_init(self: SummaryWriter, *args: object, **kwargs: object) -> None:
+        writer_init(self, *args, **kwargs)
+        writers.append(self)
+
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(logging.Formatter(_LOG_FORMAT))
+    capture.setLevel(logging.INFO)
+    root = logging.getLogger()
+    saved_root = (root.handlers[:], root.level)
+    # loggers such as monai.bundle.scripts print to the stdout they saw at import time, past redirect_stdout
+    detached = {
+        logger: logger.handlers[:]
+        for logger in list(logging.root.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger) and not logger.propagate and logger.handlers
+    }
+    saved = {
+        "track_meta": get_track_meta(),
+        "rng": (torch.get_rng_state(), np.random.get_state(), random.getstate()),
+        "threads": torch.get_num_threads(),
+        "sys_path": sys.path[:],
+        "cwd": os.getcwd(),
+    }
+    try:
+        root.addHandler(capture)
+        root.setLevel(logging.INFO)
+        for logger in detached:
+            logger.handlers = [capture]
+        os.chdir(REPO_ROOT)
+        with warnings.catch_warnings():
+            # shown as a subprocess shows them (on stderr), not collected into pytest's warnings summary
+            warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: sys.stderr.write(
+                warnings.formatwarning(message, category, filename, lineno, line)
+            )
+            with (
+                mock.patch.object(torch.cuda, "is_available", return_value=False),  # on the CPU, as run_bundle
+                mock.patch.object(SummaryWriter, "__init__", tracked_writer_init),
+            ):
+                yield
+    finally:
+        for writer in writers:
+            writer.close()
+        os.chdir(saved["cwd"])
+        sys.path[:] = saved["sys_path"]
+        for logger, handlers in detached.items():
+            logger.handlers = handlers
+        root.handlers[:] = saved_root[0]
+        root.setLevel(saved_root[1])
+        monai.data.set_track_meta(saved["track_meta"])
+        monai.utils.set_determinism(seed=None)  # restores cuDNN's deterministic/benchmark flags
+        torch.set_rng_state(saved["rng"][0])
+        np.random.set_state(saved["rng"][1])
+        random.setstate(saved["rng"][2])
+        if torch.get_num_threads() != saved["threads"]:
+            torch.set_num_threads(saved["threads"])
+        gc.collect()  # engines and networks hold reference cycles; free their memory before the next run
+
+
+def _repoint_handlers(streams: list[tuple[io.StringIO, object]]) -> None:
+    """Points log handlers created during a run at the real streams instead of its (now unread) capture buffers.
+
+    MONAI's ``get_logger`` gives each new logger (``monai.handlers.StatsHandler``, ...) a handler on the ``sys.stdout``
+    of the moment, which was the run's buffer.
+    """
+    for logger in [logging.getLogger(), *logging.root.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler):
+                real = next((real for buffer, real in streams if handler.stream is buffer), None)
+                if real is not None:
+                    handler.setStream(real)
+
+
+def run_bundle_in_process(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs ``python -m monai.bundle <args>`` through ``fire`` in this process, on the CPU.
+
+    Same signature and result as :func:`run_bundle`, about 12 s cheaper per call (no torch/MONAI import). The
+    arguments are parsed by ``fire`` exactly as on the command line. ``run`` gets ``--logging_file False``, so the
+    bundle's ``configs/logging.conf`` leaves the root logger alone; INFO log records are captured instead, into
+    ``stdout`` with the format that file sets, and warnings into ``stderr``. An exception (or a ``fire`` usage error)
+    gives ``returncode`` 1 (or fire's exit code) with its traceback at the end of ``stderr``.
+
+    Args:
+        args: the command (``run``, ``verify_metadata`` or ``ckpt_export``) and its arguments.
+        check: raise an ``AssertionError`` with the output's tail when the command fails.
+
+    Returns:
+        The arguments, exit status and captured output, as ``subprocess.run`` returns them.
+    """
+    import fire
+    from monai.bundle import scripts
+
+    if not args or args[0] not in _BUNDLE_COMMANDS:
+        raise ValueError(f"run_bundle_in_process supports {_BUNDLE_COMMANDS}, got {args[:1]}")
+    command = [*args, "--logging_file", "False"] if args[0] == "run" else list(args)
+    out, err = io.StringIO(), io.StringIO()
+    returncode = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _isolated_bundle_state(out):
+        try:
+            fire.Fire({name: getattr(scripts, name) for name in _BUNDLE_COMMANDS}, command=command)
+        except SystemExit as exc:  # fire's usage errors
+            returncode = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        except Exception:
+            returncode = 1
+            sys.stderr.write(traceback.format_exc())
+    _repoint_handlers([(out, sys.stdout), (err, sys.stderr)])
+    proc = subprocess.CompletedProcess(["monai.bundle", *command], returncode, out.getvalue(), err.getvalue())
     if check and proc.returncode != 0:
         raise AssertionError(f"monai.bundle {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc

@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_parser", "load_retina_sample", "save_augmentation_grid"]
+__all__ = ["PRESETS", "add_parser", "load_retina_sample", "save_augmentation_grid"]
 
 DEFAULT_DATASET_DIR = "data/retina_synthetic"
+# medkit.transforms.augmentation.AUGMENTATION_PRESETS (a test checks they agree), spelled out so that building the
+# parser (``medkit --help``) does not import torch and MONAI
+PRESETS: tuple[str, ...] = ("none", "flips", "rotate", "elastic", "intensity", "all")
 
 
 def load_retina_sample(dataset_dir: str | Path, layout: str = "drive", index: int = 0):
@@ -97,15 +100,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``show-augmentations`` to the ``medkit`` parser."""
-    from medkit.transforms.augmentation import AUGMENTATION_PRESETS
-
     parser = subparsers.add_parser("show-augmentations", help="render a PNG grid of the augmentation presets")
     parser.add_argument(
         "--dataset-dir", default=DEFAULT_DATASET_DIR, help="retina dataset (default: the generated one)"
     )
     parser.add_argument("--layout", default="drive", choices=["drive", "chase_db1", "stare"])
     parser.add_argument("--index", type=int, default=0, help="which training image to show (default 0)")
-    parser.add_argument("--presets", nargs="+", default=list(AUGMENTATION_PRESETS), choices=AUGMENTATION_PRESETS)
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
     parser.add_argument("--draws", type=int, default=4, help="random draws per preset (default 4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prob", type=float, default=0.5, help="probability of each transform (training uses 0.5)")

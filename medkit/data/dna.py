@@ -20,9 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch.utils.data import default_collate
-
 from medkit.data.datalist import reusable_datalist, save_datalist, split_items
 
 __all__ = [
@@ -240,6 +237,9 @@ def pad_collate(batch: Sequence[dict[str, Any]], keys: Sequence[str] = ("image",
     Use it as a DataLoader ``collate_fn`` with unpadded ``(L, C)`` one-hot samples; pair it with a ``length`` key
     (see :class:`medkit.transforms.OneHotDNAd`) so the network can pack the batch and ignore the padding.
     """
+    import torch  # here, not at the top: ``medkit.data`` (used by ``medkit data fetch``) stays free of torch
+    from torch.utils.data import default_collate
+
     padded = {}
     for key in keys:
         tensors = [sample[key] for sample in batch]

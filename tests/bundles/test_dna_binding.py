@@ -1,4 +1,5 @@
-"""Subprocess smoke test of bundles/dna_binding: train, early stop, resume, evaluate, inference, export, metadata."""
+"""Smoke test of bundles/dna_binding: train, evaluate and inference as subprocesses; early stop, resume, export and
+metadata in-process."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
 
 from medkit.data.synthetic_dna import generate_dna_dataset
 from medkit.networks import BiLSTMClassifier
@@ -59,7 +60,7 @@ def test_train_writes_checkpoints_split_and_loss_curves(trained):
 
 
 def test_early_stopping_ends_a_run_that_does_not_improve(tmp_path, trained):
-    proc = _bundle(
+    proc = run_bundle_in_process(
         "run",
         "--config_file",
         TRAIN,
@@ -81,7 +82,7 @@ def test_early_stopping_ends_a_run_that_does_not_improve(tmp_path, trained):
 
 
 def test_resume_continues_from_the_last_epoch(trained):
-    proc = _bundle(
+    proc = run_bundle_in_process(
         "run",
         "--config_file",
         TRAIN,
@@ -149,7 +150,7 @@ def test_inference_writes_a_csv_per_input_file(trained, tmp_path):
 
 def test_ckpt_export_matches_checkpoint(trained, tmp_path):
     ts = tmp_path / "model.ts"
-    _bundle(
+    run_bundle_in_process(
         "ckpt_export",
         "network_def",
         "--filepath",
@@ -171,7 +172,7 @@ def test_ckpt_export_matches_checkpoint(trained, tmp_path):
 
 
 def test_metadata_verifies_against_the_shipped_schema():
-    proc = _bundle(
+    proc = run_bundle_in_process(
         "verify_metadata",
         "--meta_file",
         str(CONFIGS / "metadata.json"),

@@ -1,5 +1,5 @@
-"""Subprocess smoke test of bundles/endo_instrument_seg: colorization pretraining, finetuning, evaluation, inference,
-plain training with resume, and the metadata."""
+"""Smoke test of bundles/endo_instrument_seg: finetuning, evaluation and inference as subprocesses; colorization
+pretraining, plain training with resume and the metadata in-process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
 from PIL import Image
 
 from medkit.data.synthetic_endo import GREY_LEVELS, generate_endo_dataset
@@ -24,7 +24,7 @@ def _layers(*names: str) -> str:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    """Pretrains (2 epochs) and finetunes (2 epochs) on a tiny generated set."""
+    """Pretrains (2 epochs, in-process) and finetunes (2 epochs, a subprocess) on a tiny generated set."""
     root = tmp_path_factory.mktemp("endo")
     data = generate_endo_dataset(
         root / "data", num_train=8, num_validation=2, num_test=3, num_colorization=8, num_colorization_validation=2,
@@ -32,8 +32,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     )  # fmt: skip
     pre, fine = root / "pretrain", root / "finetune"
     common = ["--dataset_dir", str(data), "--epochs", "2", *TINY]
-    pre_log = run_bundle("run", "--config_file", _layers("train.json", "pretrain_colorization.json"),
-                         "--output_dir", str(pre), *common)  # fmt: skip
+    pre_log = run_bundle_in_process("run", "--config_file", _layers("train.json", "pretrain_colorization.json"),
+                                    "--output_dir", str(pre), *common)  # fmt: skip
     fine_log = run_bundle(
         "run", "--config_file", _layers("train.json", "finetune.json"), "--output_dir", str(fine),
         "--pretrained_ckpt", str(pre / "model.pt"), "--augmentation", "flips", *common,
@@ -108,10 +108,10 @@ def test_inference_writes_grey_level_labels_at_input_size(runs, tmp_path):
 def test_plain_training_and_resume(runs):
     out = runs["root"] / "plain"
     common = ["--dataset_dir", str(runs["data"]), "--output_dir", str(out), *TINY, "--loss_name", "dice"]
-    first = run_bundle("run", "--config_file", str(CONFIGS / "train.json"), "--epochs", "1", *common)
+    first = run_bundle_in_process("run", "--config_file", str(CONFIGS / "train.json"), "--epochs", "1", *common)
     assert "initialised" not in first.stdout + first.stderr  # no pretrained weights by default
-    resumed = run_bundle("run", "--config_file", str(CONFIGS / "train.json"), "--epochs", "2", "--resume", "true",
-                         *common)  # fmt: skip
+    resumed = run_bundle_in_process("run", "--config_file", str(CONFIGS / "train.json"), "--epochs", "2",
+                                    "--resume", "true", *common)  # fmt: skip
     log = resumed.stdout + resumed.stderr
     assert "Restored all variables" in log and "Epoch: 2/2" in log and "Epoch: 1/2" not in log
     assert torch.load(out / "model_final.pt", weights_only=True)["trainer"]["iteration"] == 2 * 2

@@ -1,5 +1,5 @@
-"""Subprocess smoke test of bundles/fashion_vgg: train, evaluate, inference, explain; the last_layer arm with and
-without the ImageNet weights file."""
+"""Smoke test of bundles/fashion_vgg: train, evaluate and inference as subprocesses, explain; the last_layer arm with
+and without the ImageNet weights file in-process."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from conftest import REPO_ROOT, bundle_layers, run_bundle
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
 from PIL import Image
 
 from medkit.cli import main
@@ -105,8 +105,9 @@ def test_explain_on_the_bundle(trained, pngs, tmp_path, capsys):
 
 def test_last_layer_mode_without_weights_names_the_file(data, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    proc = run_bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(tmp_path / "run"),
-                      "--mode", "last_layer", *TINY, check=False)  # fmt: skip
+    proc = run_bundle_in_process("run", "--config_file", TRAIN, "--dataset_dir", str(data),
+                                 "--output_dir", str(tmp_path / "run"), "--mode", "last_layer", *TINY,
+                                 check=False)  # fmt: skip
     assert proc.returncode != 0
     expected = tmp_path / "torch_home" / "hub" / "checkpoints" / VGG16_IMAGENET_FILE
     assert f"ImageNet VGG16 weights not found at {expected}" in proc.stdout + proc.stderr
@@ -122,8 +123,10 @@ def test_last_layer_mode_trains_only_the_last_layer(data, tmp_path, monkeypatch)
     torch.save(fake, weights)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     out = tmp_path / "last_layer"
-    proc = run_bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out),
-                      "--mode", "last_layer", "--learning_rate", "0.01", *TINY)  # fmt: skip
+    # only model_final.pt is checked: no validation (so no model.pt) and no per-epoch copy of it, each 0.5 GB
+    proc = run_bundle_in_process("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out),
+                                 "--mode", "last_layer", "--learning_rate", "0.01", *TINY, "--val_interval", "2",
+                                 "--ckpt_saver#save_interval", "0")  # fmt: skip
     assert "loading ImageNet VGG16 weights from" in proc.stdout + proc.stderr
     final = torch.load(out / "model_final.pt", weights_only=True)
     assert [len(g["params"]) for g in final["optimizer"]["param_groups"]] == [2]  # head weight and bias only

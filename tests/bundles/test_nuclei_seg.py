@@ -1,4 +1,5 @@
-"""Subprocess smoke test of bundles/nuclei_seg: train, resume, evaluate, inference, export and metadata checks."""
+"""Smoke test of bundles/nuclei_seg: train, evaluate and inference as subprocesses; resume, failures, export and
+metadata checks in-process."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
 from PIL import Image
 
 from medkit.data.synthetic_nuclei import generate_nuclei_dataset
@@ -61,7 +62,7 @@ def test_train_writes_checkpoints_events_and_split(trained):
 
 
 def test_resume_continues_from_the_last_epoch(trained):
-    proc = _bundle(
+    proc = run_bundle_in_process(
         "run",
         "--config_file",
         TRAIN,
@@ -82,7 +83,7 @@ def test_resume_continues_from_the_last_epoch(trained):
 
 
 def test_resume_without_checkpoint_fails_clearly(tmp_path, trained):
-    proc = _bundle(
+    proc = run_bundle_in_process(
         "run",
         "--config_file",
         TRAIN,
@@ -100,7 +101,7 @@ def test_resume_without_checkpoint_fails_clearly(tmp_path, trained):
 
 
 def test_bad_dataset_dir_fails_clearly(tmp_path):
-    proc = _bundle(
+    proc = run_bundle_in_process(
         "run",
         "--config_file",
         TRAIN,
@@ -162,7 +163,7 @@ def test_inference_writes_masks_in_the_input_format(trained, tmp_path):
 
 def test_ckpt_export_matches_checkpoint(trained, tmp_path):
     ts = tmp_path / "model.ts"
-    _bundle(
+    run_bundle_in_process(
         "ckpt_export",
         "network_def",
         "--filepath",
@@ -185,7 +186,7 @@ def test_ckpt_export_matches_checkpoint(trained, tmp_path):
 
 
 def test_metadata_verifies_against_the_shipped_schema():
-    proc = _bundle(
+    proc = run_bundle_in_process(
         "verify_metadata",
         "--meta_file",
         str(CONFIGS / "metadata.json"),

@@ -1,4 +1,5 @@
-"""Subprocess smoke test of bundles/pcam_transfer: train, resume, evaluate, inference, weights policy, metadata."""
+"""Smoke test of bundles/pcam_transfer: train, evaluate and inference as subprocesses; resume, the weights policy and
+the metadata in-process."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
 from monai.bundle import ConfigParser
 from PIL import Image
 
@@ -18,15 +19,15 @@ from medkit.data import generate_pcam_dataset
 
 CONFIGS = REPO_ROOT / "bundles" / "pcam_transfer" / "configs"
 TRAIN = str(CONFIGS / "train.json")
-TINY = ["--spatial_size", "[64, 64]", "--hidden_channels", "8", "--batch_size", "4", "--num_workers", "0"]
+TINY = ["--spatial_size", "[32, 32]", "--hidden_channels", "8", "--batch_size", "4", "--num_workers", "0"]
 FROZEN = ("features.", "classifier.")
 
 
-def _bundle(*args: str, torch_home: Path, check: bool = True):
-    """Runs the bundle with ``TORCH_HOME`` pointed at a folder without the ImageNet file."""
+def _bundle(*args: str, torch_home: Path, check: bool = True, in_process: bool = False):
+    """Runs the bundle (subprocess or in-process) with ``TORCH_HOME`` pointed at a folder without the ImageNet file."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TORCH_HOME", str(torch_home))
-        return run_bundle(*args, check=check)
+        return (run_bundle_in_process if in_process else run_bundle)(*args, check=check)
 
 
 def _scalars(run_dir: Path) -> dict[str, list[float]]:
@@ -77,9 +78,10 @@ def test_train_writes_checkpoints_split_curves_and_warns_about_weights(trained):
 
 
 def test_resume_trains_the_head_and_leaves_vgg_frozen(trained):
+    # only model_final.pt is checked: no per-epoch copy of it (0.5 GB)
     proc = _bundle("run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir",
-                   str(trained["out"]), "--epochs", "2", "--resume", "true", *TINY,
-                   torch_home=trained["home"])  # fmt: skip
+                   str(trained["out"]), "--epochs", "2", "--resume", "true", *TINY, "--ckpt_saver#save_interval", "0",
+                   torch_home=trained["home"], in_process=True)  # fmt: skip
     log = proc.stdout + proc.stderr
     assert "Restored all variables" in log and "Epoch[2] Complete" in log and "Epoch[1] Complete" not in log
     before, after = trained["epoch1"], torch.load(trained["out"] / "model_final.pt", weights_only=True)["model"]
@@ -129,7 +131,8 @@ def test_inference_scores_any_patch_names(trained, tmp_path):
 
 def test_weights_imagenet_demands_the_file(tmp_path, trained):
     proc = _bundle("run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir",
-                   str(tmp_path / "run"), "--weights", "imagenet", *TINY, torch_home=tmp_path, check=False)  # fmt: skip
+                   str(tmp_path / "run"), "--weights", "imagenet", *TINY, torch_home=tmp_path, check=False,
+                   in_process=True)  # fmt: skip
     assert proc.returncode != 0
     expected = str(tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth")
     assert expected in proc.stdout + proc.stderr and "download.pytorch.org" in proc.stdout + proc.stderr
@@ -152,8 +155,8 @@ def test_infer_preprocessing_and_network_def_build_from_the_layers(trained, monk
 
 
 def test_metadata_verifies_against_the_shipped_schema(tmp_path):
-    proc = run_bundle("verify_metadata", "--meta_file", str(CONFIGS / "metadata.json"), "--filepath",
-                      str(REPO_ROOT / "bundles" / "meta_schema.json"))  # fmt: skip
+    proc = run_bundle_in_process("verify_metadata", "--meta_file", str(CONFIGS / "metadata.json"), "--filepath",
+                                 str(REPO_ROOT / "bundles" / "meta_schema.json"))  # fmt: skip
     assert "metadata is verified with no error" in proc.stdout + proc.stderr
 
 

@@ -1,4 +1,5 @@
-"""Subprocess smoke test of bundles/retina_vessel_seg: train, evaluate, inference, the ResNet-18 variant, metadata."""
+"""Smoke test of bundles/retina_vessel_seg: train, evaluate and inference as subprocesses; the ResNet-18 variant and
+the metadata in-process."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
 from PIL import Image
 
 from medkit.data.synthetic_retina import generate_retina_dataset
@@ -80,7 +81,7 @@ def test_inference_writes_probabilities_and_masks_at_the_input_size(trained, tmp
 
 def test_resnet_unet_rgb_no_skips_variant_trains(trained, tmp_path):
     out = tmp_path / "resnet"
-    run_bundle(
+    run_bundle_in_process(
         "run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir", str(out), *TINY,
         "--epochs", "1", "--network_name", "resnet_unet", "--channel_mode", "rgb", "--freeze_encoder", "true",
         "--network_def#skip_connections", "false", "--augmentation", "all",
@@ -95,7 +96,7 @@ def test_resnet_unet_rgb_no_skips_variant_trains(trained, tmp_path):
 
 
 def test_metadata_verifies_against_the_shipped_schema():
-    proc = run_bundle(
+    proc = run_bundle_in_process(
         "verify_metadata", "--meta_file", str(CONFIGS / "metadata.json"),
         "--filepath", str(REPO_ROOT / "bundles" / "meta_schema.json"),
     )  # fmt: skip

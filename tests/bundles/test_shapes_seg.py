@@ -1,4 +1,4 @@
-"""Smoke test of bundles/shapes_seg: train, resume, evaluate and inference as subprocesses; each loss in-process."""
+"""Smoke test of bundles/shapes_seg: train, evaluate and inference as subprocesses; resume and each loss in-process."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
 from monai.bundle import ConfigWorkflow, verify_metadata
 from monai.data import set_track_meta
 from monai.utils import set_determinism
@@ -45,7 +45,7 @@ def test_train_writes_checkpoints_events_and_per_class_metrics(trained):
 
 
 def test_resume_continues_from_the_last_epoch(trained):
-    proc = run_bundle(
+    proc = run_bundle_in_process(
         "run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir", str(trained["out"]),
         *TINY[2:], "--epochs", "2", "--resume", "true",
     )  # fmt: skip

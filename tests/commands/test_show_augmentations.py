@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from medkit.cli import main
-from medkit.commands.show_augmentations import load_retina_sample
+from medkit.commands.show_augmentations import PRESETS, load_retina_sample
 from medkit.data.synthetic_retina import generate_retina_dataset
 
 
@@ -40,3 +40,9 @@ def test_cli_missing_dataset_is_one_line_error(tmp_path, capsys):
         main(["show-augmentations", "--dataset-dir", str(tmp_path / "nope"), "--output", str(tmp_path / "g.png")]) == 1
     )
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_presets_match_the_augmentation_module():
+    from medkit.transforms.augmentation import AUGMENTATION_PRESETS
+
+    assert PRESETS == AUGMENTATION_PRESETS
