@@ -15,12 +15,20 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("data", "filters", "handlers", "inferers", "losses", "metrics", "networks", "transforms", "utils")
+__all__ = [
+    "__version__",
+    "data",
+    "filters",
+    "handlers",
+    "inferers",
+    "losses",
+    "metrics",
+    "networks",
+    "transforms",
+    "utils",
+]
 
-__all__ = ["__version__", "data", "filters", "handlers", "inferers", "networks", "transforms", "utils"]
-
-__all__ += ["metrics"]
-__all__ += ["losses"]
+_SUBPACKAGES = tuple(name for name in __all__ if name != "__version__")
 
 
 def __getattr__(name: str) -> Any:

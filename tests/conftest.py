@@ -75,6 +75,13 @@ def bundle_layers(configs: Path, *names: str) -> str:
     return "[" + ",".join(f"'{configs / n}'" for n in names) + "]"
 
 
+def _checked(proc: subprocess.CompletedProcess, args: tuple[str, ...], check: bool) -> subprocess.CompletedProcess:
+    """``proc``, or an ``AssertionError`` with the tail of its output when ``check`` is set and it failed."""
+    if check and proc.returncode != 0:
+        raise AssertionError(f"monai.bundle {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
 def run_bundle(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Runs ``python -m monai.bundle <args>`` from the repo root on the CPU, as a user would."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
@@ -86,9 +93,7 @@ def run_bundle(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
     )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"monai.bundle {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
+    return _checked(proc, args, check)
 
 
 # the `python -m monai.bundle` commands the tests use, for the in-process runner
@@ -218,6 +223,4 @@ def run_bundle_in_process(*args: str, check: bool = True) -> subprocess.Complete
             sys.stderr.write(traceback.format_exc())
     _repoint_handlers([(out, sys.stdout), (err, sys.stderr)])
     proc = subprocess.CompletedProcess(["monai.bundle", *command], returncode, out.getvalue(), err.getvalue())
-    if check and proc.returncode != 0:
-        raise AssertionError(f"monai.bundle {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
+    return _checked(proc, args, check)
