@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from medkit.networks.bilstm import BiLSTMClassifier
+from medkit.networks.ensemble import ProbabilityEnsemble, find_member_checkpoints
 from medkit.networks.layers import Linear
 from medkit.networks.mlp import MLP
 from medkit.networks.mobilenet import DepthwiseSeparableBlock, MobileNetV1
@@ -38,3 +39,5 @@ __all__ += ["ResNetUNet"]
 
 
 __all__ += ["load_matching_state_dict", "load_pretrained"]
+
+__all__ += ["ProbabilityEnsemble", "find_member_checkpoints"]

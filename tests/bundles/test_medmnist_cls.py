@@ -1,5 +1,5 @@
 """Smoke test of bundles/medmnist_cls: train, evaluate and inference of the MLP as subprocesses; MobileNet training
-and evaluation, resume and the metadata in-process."""
+and evaluation, resume, seed ensembles and the metadata in-process."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import torch
 from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, write_png
 
 from medkit.data.medmnist import generate_medmnist_npz
+from medkit.networks import MobileNetV1
 
 CONFIGS = REPO_ROOT / "bundles" / "medmnist_cls" / "configs"
 TRAIN = str(CONFIGS / "train.json")
@@ -137,3 +138,68 @@ def test_metadata_is_valid():
         "--filepath",
         str(REPO_ROOT / "bundles" / "meta_schema.json"),
     )
+
+
+@pytest.fixture(scope="module")
+def ensemble(trained, tmp_path_factory) -> dict:
+    """Two MobileNet runs on breastmnist, seeds 0 and 1, under one folder as ``medkit sweep --set seed=0,1`` lays them
+    out; the members' mean probability of class 1 on the test images, computed here by hand."""
+    run = trained["mobilenet"]
+    root = tmp_path_factory.mktemp("medmnist_ensemble")
+    (root / "seed=0").mkdir()
+    (root / "seed=0" / "model.pt").write_bytes((run["out"] / "model.pt").read_bytes())
+    args = ["--dataset_dir", str(run["data"]), "--flag", "breastmnist", "--network", "mobilenet"]
+    run_bundle_in_process(
+        "run", "--config_file", TRAIN, *args, *TINY, "--seed", "1", "--output_dir", str(root / "seed=1")
+    )
+    images = np.load(run["data"] / "breastmnist.npz")["test_images"]
+    x = (torch.tensor(images, dtype=torch.float32)[:, None] / 255.0 - 0.5) / 0.5
+    probs = []
+    for seed in (0, 1):
+        net = MobileNetV1(1, 1, dropout=0.2, keep_resolution=2)
+        net.load_state_dict(torch.load(root / f"seed={seed}" / "model.pt", weights_only=True))
+        with torch.no_grad():
+            probs.append(torch.sigmoid(net.eval()(x)).squeeze(1).numpy())
+    assert not np.allclose(probs[0], probs[1])  # two different members
+    labels = np.load(run["data"] / "breastmnist.npz")["test_labels"].reshape(-1)
+    return {"root": root, "args": args, "mean": np.mean(probs, 0), "labels": labels}
+
+
+def test_ensemble_evaluate_scores_the_mean_member_probability(ensemble):
+    from sklearn.metrics import roc_auc_score
+
+    layers = _layers("train.json", "evaluate.json", "ensemble.json")
+    run_bundle_in_process(
+        "run", "--config_file", layers, *ensemble["args"], *TINY, "--output_dir", str(ensemble["root"])
+    )
+    report = json.loads((ensemble["root"] / "eval" / "metrics.json").read_text())
+    assert [Path(p).parent.name for p in report["checkpoint"]] == ["seed=0", "seed=1"]
+    mean, labels = ensemble["mean"], ensemble["labels"]
+    assert report["metrics"]["roc_auc"] == pytest.approx(roc_auc_score(labels, mean), abs=1e-6)
+    assert report["metrics"]["accuracy"] == pytest.approx(((mean >= 0.5) == labels).mean(), abs=1e-6)
+
+
+def test_ensemble_inference_writes_the_mean_member_probability(ensemble, tmp_path):
+    layers = _layers("train.json", "inference.json", "ensemble.json")
+    out = tmp_path / "preds"
+    run_bundle_in_process(
+        "run",
+        "--config_file",
+        layers,
+        *ensemble["args"],
+        "--ensemble_dir",
+        str(ensemble["root"]),
+        "--output_dir",
+        str(out),
+    )
+    with (out / "breastmnist_predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    np.testing.assert_allclose([float(r["probability"]) for r in rows], ensemble["mean"], atol=1e-5)
+
+
+def test_ensemble_without_members_names_the_folder(ensemble, tmp_path):
+    layers = _layers("train.json", "evaluate.json", "ensemble.json")
+    args = ("run", "--config_file", layers, *ensemble["args"], *TINY, "--output_dir", str(tmp_path))
+    proc = run_bundle_in_process(*args, check=False)
+    assert proc.returncode != 0
+    assert f"nothing matches {tmp_path}/*/model.pt" in proc.stdout + proc.stderr

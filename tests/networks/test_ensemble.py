@@ -1,0 +1,110 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from medkit.networks import MobileNetV1, ProbabilityEnsemble, find_member_checkpoints
+
+
+class Constant(nn.Module):
+    """Returns the same logits for every sample of the batch."""
+
+    def __init__(self, logits: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("logits", torch.tensor(logits))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(x.shape[0], -1)
+
+
+def test_binary_members_average_probabilities_not_logits():
+    # p = sigmoid(0) = 0.5 and sigmoid(log 3) = 0.75: mean 0.625, logit log(0.625 / 0.375) = log(5 / 3)
+    ens = ProbabilityEnsemble([Constant([0.0]), Constant([math.log(3.0)])])
+    out = ens(torch.zeros(4, 1, 8, 8))
+    assert out.shape == (4, 1)
+    torch.testing.assert_close(out, torch.full((4, 1), math.log(5.0 / 3.0)))
+    # the mean logit would be log(3) / 2 = 0.549, not log(5/3) = 0.511
+    assert not torch.allclose(out, torch.full((4, 1), math.log(3.0) / 2))
+
+
+def test_multiclass_softmax_of_output_is_the_mean_probability():
+    # softmax([0, 0]) = [0.5, 0.5]; softmax([log 3, 0]) = [0.75, 0.25]; mean [0.625, 0.375]
+    ens = ProbabilityEnsemble([Constant([0.0, 0.0]), Constant([math.log(3.0), 0.0])])
+    out = ens(torch.zeros(3, 1, 8, 8))
+    torch.testing.assert_close(out.softmax(-1), torch.tensor([[0.625, 0.375]] * 3))
+    torch.testing.assert_close(out.exp().sum(-1), torch.ones(3))  # log-probabilities
+
+
+def test_certain_members_give_finite_logits():
+    ens = ProbabilityEnsemble([Constant([1e4]), Constant([1e4])], eps=1e-6)
+    out = ens(torch.zeros(2, 1))
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(torch.sigmoid(out), torch.full((2, 1), 1 - 1e-6))
+
+
+def test_one_member_reproduces_it():
+    torch.manual_seed(0)
+    net = MobileNetV1(1, 3, keep_resolution=2).eval()
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(ProbabilityEnsemble([net])(x).softmax(-1), net(x).softmax(-1), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [{"members": []}, {"members": [Constant([0.0])], "eps": 0.0}], ids=["empty", "eps"])
+def test_bad_arguments_raise(bad):
+    with pytest.raises(ValueError, match="at least one|eps"):
+        ProbabilityEnsemble(**bad)
+
+
+def test_members_with_different_outputs_raise():
+    with pytest.raises(ValueError, match="output shape"):
+        ProbabilityEnsemble([Constant([0.0]), Constant([0.0, 1.0])])(torch.zeros(2, 1))
+
+
+def _save_runs(root, seeds, final=False):
+    nets = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        net = MobileNetV1(1, 1, keep_resolution=1)
+        (root / f"seed={seed}").mkdir(parents=True)
+        state = {"model": net.state_dict(), "optimizer": {}} if final else net.state_dict()
+        torch.save(state, root / f"seed={seed}" / ("model_final.pt" if final else "model.pt"))
+        nets.append(net.eval())
+    return nets
+
+
+@pytest.mark.parametrize("final", [False, True], ids=["model.pt", "model_final.pt"])
+def test_from_checkpoints_matches_the_hand_average(tmp_path, final):
+    nets = _save_runs(tmp_path, [3, 7], final=final)
+    paths = find_member_checkpoints(tmp_path, "model_final.pt" if final else "model.pt")
+    assert [p.split("/")[-2] for p in paths] == ["seed=3", "seed=7"]
+    template = MobileNetV1(1, 1, keep_resolution=1)
+    before = {k: v.clone() for k, v in template.state_dict().items()}
+    ens = ProbabilityEnsemble.from_checkpoints(template, paths)
+    assert all(torch.equal(before[k], v) for k, v in template.state_dict().items())  # template left untouched
+    assert not ens.training and all(not m.training for m in ens.members)
+    x = torch.randn(5, 1, 28, 28)
+    with torch.no_grad():
+        expected = torch.stack([torch.sigmoid(n(x)) for n in nets]).mean(0)
+        torch.testing.assert_close(torch.sigmoid(ens(x)), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_from_checkpoints_names_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        ProbabilityEnsemble.from_checkpoints(MobileNetV1(1, 1), [tmp_path / "nope.pt"])
+    with pytest.raises(ValueError, match="no member checkpoints"):
+        ProbabilityEnsemble.from_checkpoints(MobileNetV1(1, 1), [])
+
+
+def test_from_checkpoints_names_the_checkpoint_of_another_network(tmp_path):
+    _save_runs(tmp_path, [0])
+    path = tmp_path / "seed=0" / "model.pt"
+    with pytest.raises(RuntimeError, match="seed=0/model.pt does not fit"):
+        ProbabilityEnsemble.from_checkpoints(MobileNetV1(1, 2), [path])
+
+
+def test_find_member_checkpoints_explains_an_empty_folder(tmp_path):
+    (tmp_path / "seed=0").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"seed=0,1"):
+        find_member_checkpoints(tmp_path)
