@@ -31,6 +31,7 @@ from medkit.interpret.feature_maps import feature_maps
 from medkit.interpret.figures import save_feature_map_grid, save_map_grid
 from medkit.interpret.gradcam import grad_cam
 from medkit.interpret.saliency import predicted_class, saliency_map
+from medkit.networks.checkpoint import load_checkpoint
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -103,26 +104,6 @@ def load_bundle_config(bundle: str | os.PathLike, overrides: dict[str, Any] | No
         if key not in parser:
             raise ValueError(f"bundle {bundle}: {' + '.join(f.name for f in files)} define no {key!r}")
     return parser
-
-
-def load_checkpoint(network: nn.Module, path: str | os.PathLike) -> nn.Module:
-    """Loads a MONAI ``CheckpointSaver`` file into ``network``: a bare state dict or a dict with key ``"model"``.
-
-    Raises:
-        FileNotFoundError: if ``path`` is missing.
-        ValueError: if its tensors do not fit ``network`` (the message names the file).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    try:
-        network.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"checkpoint {path} does not fit {type(network).__name__}: {exc}") from None
-    return network
 
 
 def list_image_files(inputs: Sequence[str | os.PathLike]) -> list[Path]:

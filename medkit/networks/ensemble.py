@@ -16,10 +16,12 @@ import glob
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from medkit.networks.checkpoint import load_checkpoint
 
 __all__ = ["ProbabilityEnsemble", "find_member_checkpoints"]
 
@@ -68,34 +70,22 @@ class ProbabilityEnsemble(nn.Module):
 
         Args:
             network: the architecture of every member (left untouched; its copies are loaded).
-            paths: checkpoints written by MONAI's ``CheckpointSaver``: a state dict (``model.pt``), or a training
-                checkpoint holding it under ``"model"`` (``model_final.pt``).
+            paths: checkpoints written by MONAI's ``CheckpointSaver``, ``model.pt`` or ``model_final.pt``
+                (:func:`medkit.networks.checkpoint.read_model_state`).
             map_location: passed to ``torch.load``.
             eps: see the class.
 
         Raises:
             ValueError: if ``paths`` is empty.
             FileNotFoundError: naming the first missing checkpoint.
-            RuntimeError: naming the checkpoint whose tensors do not fit ``network``.
+            ValueError: naming the checkpoint whose tensors do not fit ``network`` (see :func:`load_checkpoint`).
         """
         paths = [os.fspath(p) for p in paths]
         if not paths:
             raise ValueError("no member checkpoints given; train the members first (one run per seed)")
-        members = []
-        for path in paths:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"ensemble member checkpoint {path} does not exist")
-            state = torch.load(path, map_location=map_location, weights_only=True)
-            if "model" in state and isinstance(state["model"], Mapping):
-                state = state["model"]
-            member = copy.deepcopy(network)
-            try:
-                member.load_state_dict(state)
-            except RuntimeError as err:
-                raise RuntimeError(f"{path} does not fit the ensemble's network: {err}") from err
-            members.append(member.eval())
+        members = [load_checkpoint(copy.deepcopy(network), path, map_location) for path in paths]
         logger.info("ensemble of %d members: %s", len(paths), ", ".join(paths))
-        return cls(members, eps=eps).eval()
+        return cls(members, eps=eps).eval()  # members too
 
 
 def find_member_checkpoints(root: str | os.PathLike, filename: str = "model.pt") -> list[str]:

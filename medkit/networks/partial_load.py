@@ -14,6 +14,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from medkit.networks.checkpoint import read_model_state
+
 __all__ = ["load_matching_state_dict", "load_pretrained"]
 
 logger = logging.getLogger(__name__)
@@ -64,12 +66,7 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, key: str | None =
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pretrained checkpoint {path} does not exist; run the pretraining first")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if key is not None:
-        state = state[key]
-    elif "model" in state and isinstance(state["model"], Mapping):
-        state = state["model"]
-    loaded, skipped = load_matching_state_dict(model, state)
+    loaded, skipped = load_matching_state_dict(model, read_model_state(path, key))
     if not loaded:
         raise ValueError(f"{path}: no tensor matches the network by name and shape; skipped {sorted(skipped)[:5]}")
     logger.info("initialised %d of %d tensors from %s", len(loaded), len(model.state_dict()), path)

@@ -100,7 +100,7 @@ def test_from_checkpoints_names_the_missing_file(tmp_path):
 def test_from_checkpoints_names_the_checkpoint_of_another_network(tmp_path):
     _save_runs(tmp_path, [0])
     path = tmp_path / "seed=0" / "model.pt"
-    with pytest.raises(RuntimeError, match="seed=0/model.pt does not fit"):
+    with pytest.raises(ValueError, match="seed=0/model.pt does not fit MobileNetV1"):
         ProbabilityEnsemble.from_checkpoints(MobileNetV1(1, 2), [path])
 
 
