@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from medkit.networks.bilstm import BiLSTMClassifier
 from medkit.networks.checkpoint import load_checkpoint, read_model_state
-from medkit.networks.ensemble import ProbabilityEnsemble, find_member_checkpoints
+from medkit.networks.ensemble import (
+    FlipTTA,
+    ProbabilityEnsemble,
+    find_member_checkpoints,
+    mean_probability_logits,
+)
 from medkit.networks.layers import Linear
 from medkit.networks.mlp import MLP
 from medkit.networks.mobilenet import DepthwiseSeparableBlock, MobileNetV1
@@ -42,3 +47,4 @@ __all__ += ["ResNetUNet"]
 __all__ += ["load_matching_state_dict", "load_pretrained"]
 
 __all__ += ["ProbabilityEnsemble", "find_member_checkpoints", "load_checkpoint", "read_model_state"]
+__all__ += ["FlipTTA", "mean_probability_logits"]

@@ -1,9 +1,12 @@
-"""A seed ensemble of trained classifiers that averages their class probabilities and returns logits again.
+"""Classifiers that average class probabilities over several predictions and return logits again.
 
-Deep ensembles (Lakshminarayanan et al. 2017) average the predicted probabilities of independently trained copies of
-one network. :class:`ProbabilityEnsemble` does that inside ``forward`` and hands back the logits of the averaged
-probabilities, so every consumer of a classifier's logits (metrics, CSV writers, confusion matrices) works on the
-ensemble unchanged:
+- :class:`ProbabilityEnsemble`: a seed ensemble. Deep ensembles (Lakshminarayanan et al. 2017) average the predicted
+  probabilities of independently trained copies of one network.
+- :class:`FlipTTA`: flip test-time augmentation. One network predicts the image and its mirror images (the flips
+  it was trained with), and the probabilities are averaged.
+
+Both hand back the logits of the averaged probabilities (:func:`mean_probability_logits`), so every consumer of a
+classifier's logits (metrics, CSV writers, confusion matrices) works on them unchanged:
 
 - one output channel (binary, BCE-with-logits): ``logit(mean_k sigmoid(z_k))``;
 - several channels (multi-class, cross-entropy): ``log(mean_k softmax(z_k))``, whose softmax is the mean probability.
@@ -23,7 +26,7 @@ from torch import nn
 
 from medkit.networks.checkpoint import load_checkpoint
 
-__all__ = ["ProbabilityEnsemble", "find_member_checkpoints"]
+__all__ = ["ProbabilityEnsemble", "FlipTTA", "find_member_checkpoints", "mean_probability_logits"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +50,7 @@ class ProbabilityEnsemble(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = [member(x) for member in self.members]
-        shapes = {tuple(z.shape) for z in logits}
-        if len(shapes) != 1:
-            raise ValueError(f"ensemble members disagree on the output shape: {sorted(shapes)}")
-        stacked = torch.stack([z.float() for z in logits])
-        if stacked.shape[-1] == 1:
-            prob = torch.sigmoid(stacked).mean(0).clamp(self.eps, 1.0 - self.eps)
-            return torch.logit(prob)
-        # log of the mean softmax, computed stably: logsumexp over members of log_softmax, minus log(K)
-        return torch.logsumexp(torch.log_softmax(stacked, dim=-1), dim=0) - math.log(len(self.members))
+        return mean_probability_logits([member(x) for member in self.members], eps=self.eps, what="ensemble members")
 
     @classmethod
     def from_checkpoints(
@@ -86,6 +80,81 @@ class ProbabilityEnsemble(nn.Module):
         members = [load_checkpoint(copy.deepcopy(network), path, map_location) for path in paths]
         logger.info("ensemble of %d members: %s", len(paths), ", ".join(paths))
         return cls(members, eps=eps).eval()  # members too
+
+
+def mean_probability_logits(
+    logits: Sequence[torch.Tensor], eps: float = 1e-6, what: str = "predictions"
+) -> torch.Tensor:
+    """The logits of the mean class probability of several ``(B, C)`` logit tensors, in float32.
+
+    ``C == 1`` is a binary classifier (sigmoid): ``logit(clamp(mean sigmoid(z_k), eps, 1 - eps))``. ``C > 1`` is a
+    softmax classifier: ``log(mean softmax(z_k))``, computed as ``logsumexp_k log_softmax(z_k) - log K``.
+
+    Args:
+        logits: one tensor per prediction, all of one shape.
+        eps: the clamp of the binary case, so a certain prediction does not give an infinite logit.
+        what: what the predictions are, for the error message.
+
+    Raises:
+        ValueError: if ``logits`` is empty or the shapes differ (the message lists them).
+    """
+    if len(logits) == 0:
+        raise ValueError(f"no {what} to average")
+    shapes = {tuple(z.shape) for z in logits}
+    if len(shapes) != 1:
+        raise ValueError(f"{what} disagree on the output shape: {sorted(shapes)}")
+    stacked = torch.stack([z.float() for z in logits])
+    if stacked.shape[-1] == 1:
+        return torch.logit(torch.sigmoid(stacked).mean(0).clamp(eps, 1.0 - eps))
+    return torch.logsumexp(torch.log_softmax(stacked, dim=-1), dim=0) - math.log(len(logits))
+
+
+class FlipTTA(nn.Module):
+    """Flip test-time augmentation: the mean class probability over an image and its flipped copies, as logits.
+
+    A classifier trained with random flips should not care about them, so averaging its probabilities over the flipped
+    views cancels part of its error, at one extra forward pass per view. Use the flips the network was trained with.
+
+    Args:
+        network: the classifier, called on every view; inputs are ``(B, C, *spatial)``.
+        spatial_axes: one entry per extra view: a spatial axis (0 is the first spatial dimension, as in
+            :class:`monai.transforms.Flip`) or a sequence of axes flipped together. The default ``(1,)`` adds the
+            left-right mirror of 2D images (width, the last dimension). The unflipped image is always a view.
+        eps: the clamp of :func:`mean_probability_logits`.
+
+    Raises:
+        ValueError: if an axis is negative or not an integer, or an entry is empty; at ``forward``, if an axis is not
+            a spatial dimension of the input.
+    """
+
+    def __init__(
+        self, network: nn.Module, spatial_axes: Sequence[int | Sequence[int]] = (1,), eps: float = 1e-6
+    ) -> None:
+        super().__init__()
+        views: list[tuple[int, ...]] = []
+        for entry in spatial_axes:
+            axes = (entry,) if isinstance(entry, int) else tuple(entry)
+            if not axes or any(not isinstance(a, int) or isinstance(a, bool) or a < 0 for a in axes):
+                raise ValueError(
+                    f"spatial_axes entries must be non-negative spatial axes or non-empty lists of them, got {entry!r}"
+                )
+            views.append(axes)
+        if not 0.0 < eps < 0.5:
+            raise ValueError(f"eps must be in (0, 0.5), got {eps}")
+        self.network = network
+        self.views = views
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_spatial = x.ndim - 2
+        for axes in self.views:
+            if max(axes) >= n_spatial:
+                raise ValueError(
+                    f"flip axes {axes} do not fit an input with {n_spatial} spatial dimensions {tuple(x.shape[2:])}"
+                )
+        logits = [self.network(x)]
+        logits += [self.network(torch.flip(x, dims=[2 + a for a in axes])) for axes in self.views]
+        return mean_probability_logits(logits, eps=self.eps, what="flipped views")
 
 
 def find_member_checkpoints(root: str | os.PathLike, filename: str = "model.pt") -> list[str]:

@@ -1,5 +1,5 @@
 """Smoke test of bundles/medmnist_cls: train, evaluate and inference of the MLP as subprocesses; MobileNet training
-and evaluation, resume, seed ensembles and the metadata in-process."""
+and evaluation, resume, seed ensembles, flip test-time augmentation and the metadata in-process."""
 
 from __future__ import annotations
 
@@ -154,15 +154,25 @@ def ensemble(trained, tmp_path_factory) -> dict:
     )
     images = np.load(run["data"] / "breastmnist.npz")["test_images"]
     x = (torch.tensor(images, dtype=torch.float32)[:, None] / 255.0 - 0.5) / 0.5
-    probs = []
+    probs, mirrored = [], []
     for seed in (0, 1):
         net = MobileNetV1(1, 1, dropout=0.2, keep_resolution=2)
         net.load_state_dict(torch.load(root / f"seed={seed}" / "model.pt", weights_only=True))
         with torch.no_grad():
             probs.append(torch.sigmoid(net.eval()(x)).squeeze(1).numpy())
+            mirrored.append(torch.sigmoid(net(x.flip(-1))).squeeze(1).numpy())  # left-right mirror images
     assert not np.allclose(probs[0], probs[1])  # two different members
+    assert not np.allclose(probs[0], mirrored[0])  # the mirror images are predicted differently
     labels = np.load(run["data"] / "breastmnist.npz")["test_labels"].reshape(-1)
-    return {"root": root, "args": args, "mean": np.mean(probs, 0), "labels": labels}
+    return {
+        "root": root,
+        "args": args,
+        "mean": np.mean(probs, 0),
+        "labels": labels,
+        # flip test-time augmentation: member 0 alone, and both members, averaged with their mirror images
+        "tta_member0": (probs[0] + mirrored[0]) / 2,
+        "tta_mean": np.mean(probs + mirrored, 0),
+    }
 
 
 def test_ensemble_evaluate_scores_the_mean_member_probability(ensemble):
@@ -203,3 +213,39 @@ def test_ensemble_without_members_names_the_folder(ensemble, tmp_path):
     proc = run_bundle_in_process(*args, check=False)
     assert proc.returncode != 0
     assert f"nothing matches {tmp_path}/*/model.pt" in proc.stdout + proc.stderr
+
+
+def test_tta_evaluate_scores_image_and_mirror_image(ensemble, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    run_bundle_in_process(
+        "run",
+        "--config_file",
+        _layers("train.json", "evaluate.json"),
+        *ensemble["args"],
+        *TINY,
+        "--output_dir",
+        str(ensemble["root"] / "seed=0"),
+        "--eval_dir",
+        str(tmp_path / "eval"),
+        "--tta",
+        "true",
+    )
+    report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert report["tta_spatial_axes"] == [1]
+    tta, labels = ensemble["tta_member0"], ensemble["labels"]
+    assert report["metrics"]["roc_auc"] == pytest.approx(roc_auc_score(labels, tta), abs=1e-6)
+    assert report["metrics"]["accuracy"] == pytest.approx(((tta >= 0.5) == labels).mean(), abs=1e-6)
+    # the cross-entropy is continuous in the probabilities, so it also tells the mean from the unflipped prediction
+    bce = -np.mean(labels * np.log(tta) + (1 - labels) * np.log(1 - tta))
+    assert report["metrics"]["cross_entropy"] == pytest.approx(bce, abs=1e-5)
+
+
+def test_ensemble_inference_with_tta_averages_members_and_mirror_images(ensemble, tmp_path):
+    layers = _layers("train.json", "inference.json", "ensemble.json")
+    out = tmp_path / "preds"
+    args = [*ensemble["args"], "--ensemble_dir", str(ensemble["root"]), "--output_dir", str(out), "--tta", "true"]
+    run_bundle_in_process("run", "--config_file", layers, *args)
+    with (out / "breastmnist_predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    np.testing.assert_allclose([float(r["probability"]) for r in rows], ensemble["tta_mean"], atol=1e-5)

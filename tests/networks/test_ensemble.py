@@ -4,7 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from medkit.networks import MobileNetV1, ProbabilityEnsemble, find_member_checkpoints
+from medkit.networks import (
+    FlipTTA,
+    MobileNetV1,
+    ProbabilityEnsemble,
+    find_member_checkpoints,
+    mean_probability_logits,
+)
 
 
 class Constant(nn.Module):
@@ -108,3 +114,62 @@ def test_find_member_checkpoints_explains_an_empty_folder(tmp_path):
     (tmp_path / "seed=0").mkdir()
     with pytest.raises(FileNotFoundError, match=r"seed=0,1"):
         find_member_checkpoints(tmp_path)
+
+
+def test_mean_probability_logits_by_hand():
+    # binary: sigmoid(0) = 0.5, sigmoid(log 3) = 0.75 -> mean 0.625 -> logit log(5/3)
+    out = mean_probability_logits([torch.zeros(2, 1), torch.full((2, 1), math.log(3.0))])
+    torch.testing.assert_close(out, torch.full((2, 1), math.log(5.0 / 3.0)))
+    # three classes: softmax([0, 0, 0]) = 1/3 each, softmax([log 4, 0, 0]) = [2/3, 1/6, 1/6] -> mean [1/2, 1/4, 1/4]
+    out = mean_probability_logits([torch.zeros(1, 3), torch.tensor([[math.log(4.0), 0.0, 0.0]])])
+    torch.testing.assert_close(out, torch.log(torch.tensor([[0.5, 0.25, 0.25]])))
+    with pytest.raises(ValueError, match="no views to average"):
+        mean_probability_logits([], what="views")
+
+
+class Corner(nn.Module):
+    """Binary logit = the top-left pixel of channel 0 (for 3D input, the first voxel): it sees every flip."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :1].flatten(2)[:, :, 0]
+
+
+def test_flip_tta_averages_the_mirror_image_by_hand():
+    # a 1x2x3 image: top-left 0, top-right log 3; the left-right mirror puts log 3 top-left
+    x = torch.tensor([[[[0.0, 1.0, math.log(3.0)], [5.0, 6.0, 7.0]]]])
+    out = FlipTTA(Corner())(x)  # default: the left-right flip (spatial axis 1)
+    torch.testing.assert_close(out, torch.tensor([[math.log(5.0 / 3.0)]]))
+    # up-down (axis 0) sees 5; both axes together see 7: mean of sigmoid(0), sigmoid(5), sigmoid(7)
+    out = FlipTTA(Corner(), spatial_axes=[0, (0, 1)])(x)
+    expected = torch.tensor([0.0, 5.0, 7.0]).sigmoid().mean()
+    torch.testing.assert_close(torch.sigmoid(out), expected.reshape(1, 1))
+
+
+def test_flip_tta_of_a_flip_invariant_network_is_the_network():
+    torch.manual_seed(0)
+    net = MobileNetV1(1, 3, keep_resolution=2).eval()
+    x = torch.randn(2, 1, 28, 28)
+    x = (x + x.flip(-1)) / 2  # a left-right symmetric image
+    with torch.no_grad():
+        torch.testing.assert_close(FlipTTA(net)(x).softmax(-1), net(x).softmax(-1), atol=1e-5, rtol=1e-4)
+
+
+def test_flip_tta_3d_and_eval_mode():
+    x = torch.arange(8.0).reshape(1, 1, 2, 2, 2) / 8
+    flip = FlipTTA(Corner(), spatial_axes=[(0, 1, 2)])
+    torch.testing.assert_close(torch.sigmoid(flip(x)), torch.tensor([0.0, 7 / 8]).sigmoid().mean().reshape(1, 1))
+    flip.eval()
+    assert not flip.network.training
+
+
+@pytest.mark.parametrize("axes", [[-1], [()], ["w"], [True]], ids=["negative", "empty", "name", "bool"])
+def test_flip_tta_refuses_bad_axes(axes):
+    with pytest.raises(ValueError, match="spatial_axes"):
+        FlipTTA(Corner(), spatial_axes=axes)
+
+
+def test_flip_tta_names_an_axis_the_input_lacks():
+    with pytest.raises(ValueError, match=r"flip axes \(2,\) do not fit an input with 2 spatial dimensions \(4, 4\)"):
+        FlipTTA(Corner(), spatial_axes=[2])(torch.zeros(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="eps"):
+        FlipTTA(Corner(), eps=0.5)
