@@ -48,10 +48,12 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "STATUS_FILE",
     "Variant",
+    "available_cpus",
     "build_command",
     "cli_literal",
     "expand_grid",
     "parse_set",
+    "parallel_env",
     "parse_value",
     "pick_metric",
     "plan_sweep",
@@ -252,8 +254,42 @@ def _tail(path: Path, lines: int) -> str:
         return ""
 
 
-def run_variant(variant: Variant, timeout_s: float | None = None, tail_lines: int = 30) -> dict:
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def parallel_env(max_parallel: int, cpus: int | None = None, environ: Mapping[str, str] | None = None) -> dict | None:
+    """The environment for runs started ``max_parallel`` at a time: the CPUs split between them.
+
+    PyTorch and NumPy start one thread per CPU in every process, so N runs at once would each start all of them and
+    fight over the cores. With ``max_parallel`` > 1 each run gets ``OMP_NUM_THREADS = max(1, cpus // max_parallel)``,
+    unless ``OMP_NUM_THREADS`` is set already (the user's choice is kept).
+
+    Args:
+        max_parallel: runs at once.
+        cpus: CPUs to split; default :func:`available_cpus`.
+        environ: the environment to start from; default ``os.environ``.
+
+    Returns:
+        The child environment, or ``None`` (inherit this process's) when nothing needs changing.
+    """
+    environ = os.environ if environ is None else environ
+    if max_parallel <= 1 or "OMP_NUM_THREADS" in environ:
+        return None
+    threads = max(1, (available_cpus() if cpus is None else cpus) // max_parallel)
+    return {**environ, "OMP_NUM_THREADS": str(threads)}
+
+
+def run_variant(
+    variant: Variant, timeout_s: float | None = None, tail_lines: int = 30, env: Mapping[str, str] | None = None
+) -> dict:
     """Runs one variant in a subprocess, its output in ``sweep.log``, and writes ``sweep_status.json``.
+
+    ``env`` is the subprocess environment (default: this process's).
 
     Returns:
         The status: ``status`` (``ok``, ``failed`` or ``timeout``), ``returncode``, ``wall_s``, ``overrides``,
@@ -266,7 +302,7 @@ def run_variant(variant: Variant, timeout_s: float | None = None, tail_lines: in
         log.write("$ " + shlex.join(variant.command) + "\n")
         log.flush()
         # own session, so a timeout kills the run with any DataLoader workers it started
-        proc = subprocess.Popen(variant.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(variant.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         try:
             returncode, status = proc.wait(timeout=timeout_s), None
         except subprocess.TimeoutExpired:
@@ -291,6 +327,8 @@ def run_sweep(
 ) -> list[dict | None]:
     """Runs the variants not yet ``ok`` (``max_parallel`` at a time) and logs one line per start and finish.
 
+    With ``max_parallel`` > 1 the CPUs are split between the runs (:func:`parallel_env`).
+
     Returns:
         Each variant's status in ``variants`` order (``None`` for variants a dry run would run).
     """
@@ -302,7 +340,7 @@ def run_sweep(
     def one(index: int) -> None:
         v = variants[index]
         logger.info("[%d/%d] start %s", index + 1, total, v.name)
-        results[index] = res = run_variant(v, timeout_s)
+        results[index] = res = run_variant(v, timeout_s, env=env)
         logger.info("[%d/%d] %s %s in %.1f s", index + 1, total, res["status"], v.name, res["wall_s"])
         if res["status"] != "ok":
             logger.warning("%s failed (see %s):\n%s", v.name, v.output_dir / LOG_FILE, res["log_tail"][-2000:])
@@ -318,6 +356,14 @@ def run_sweep(
             logger.info("[%d/%d] would run %s", i + 1, total, variants[i].name)
             results[i] = None
         return results
+    env = parallel_env(max_parallel)
+    if env is not None:
+        logger.info(
+            "%d runs at a time on %d CPUs: OMP_NUM_THREADS=%s each (set OMP_NUM_THREADS to choose)",
+            max_parallel,
+            available_cpus(),
+            env["OMP_NUM_THREADS"],
+        )
     with ThreadPoolExecutor(max_workers=max_parallel) as pool:
         list(pool.map(one, todo))
     return results

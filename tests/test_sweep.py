@@ -18,9 +18,11 @@ from medkit.data.synthetic_nuclei import generate_nuclei_dataset
 from medkit.sweep import (
     STATUS_FILE,
     Variant,
+    available_cpus,
     build_command,
     cli_literal,
     expand_grid,
+    parallel_env,
     parse_set,
     parse_value,
     plan_sweep,
@@ -193,6 +195,28 @@ def test_run_sweep_skips_ok_and_retries_failed(tmp_path):
     results = run_sweep([done, failed, fresh], max_parallel=2)
     assert [r["status"] for r in results] == ["ok", "ok", "ok"]
     assert results[0]["command"][-1] == "pass"  # the recorded run, not a new one
+
+
+@pytest.mark.parametrize(("max_parallel", "cpus", "threads"), [(2, 2, "1"), (3, 8, "2"), (4, 2, "1"), (2, 16, "8")])
+def test_parallel_env_splits_the_cpus(max_parallel, cpus, threads):
+    env = parallel_env(max_parallel, cpus=cpus, environ={"PATH": "/bin"})
+    assert env == {"PATH": "/bin", "OMP_NUM_THREADS": threads}
+
+
+def test_parallel_env_keeps_the_users_choice_and_serial_runs():
+    assert parallel_env(2, cpus=8, environ={"OMP_NUM_THREADS": "3"}) is None
+    assert parallel_env(1, cpus=8, environ={}) is None
+    assert available_cpus() >= 1
+
+
+def test_run_sweep_gives_parallel_runs_their_share_of_threads(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    code = "import os, torch; print('threads', os.environ.get('OMP_NUM_THREADS'), torch.get_num_threads())"
+    variants = [_variant(tmp_path, name, code) for name in ("a", "b")]
+    assert [r["status"] for r in run_sweep(variants, max_parallel=2)] == ["ok", "ok"]
+    share = max(1, available_cpus() // 2)
+    for name in ("a", "b"):
+        assert f"threads {share} {share}" in (tmp_path / name / "sweep.log").read_text()
 
 
 def _events(run_dir: Path, tags: dict[str, list[float]], start: int = 1) -> None:

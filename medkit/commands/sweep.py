@@ -53,7 +53,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", action="append", default=[], help="config layer, in order (default: train.json)")
     p.add_argument("--runs-root", default="runs", help="root of the run folders (default: runs)")
     p.add_argument("--dry-run", action="store_true", help="print each variant's folder and command; run nothing")
-    p.add_argument("--max-parallel", type=int, default=1, help="variants run at once (default 1, right on CPU)")
+    p.add_argument(
+        "--max-parallel",
+        type=int,
+        default=1,
+        help="variants run at once (default 1); the CPUs are split between them (OMP_NUM_THREADS, unless set)",
+    )
     p.add_argument("--timeout-min", type=float, default=None, help="stop a variant after this many minutes")
     p.add_argument("--metric", default=None, help="TensorBoard tag to rank by (default: first val_* tag)")
     p.add_argument("--mode", choices=["max", "min"], default=None, help="default: min for loss tags, else max")

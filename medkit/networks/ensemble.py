@@ -118,19 +118,22 @@ class FlipTTA(nn.Module):
     Args:
         network: the classifier, called on every view; inputs are ``(B, C, *spatial)``.
         spatial_axes: one entry per extra view: a spatial axis (0 is the first spatial dimension, as in
-            :class:`monai.transforms.Flip`) or a sequence of axes flipped together. The default ``(1,)`` adds the
-            left-right mirror of 2D images (width, the last dimension). The unflipped image is always a view.
+            :class:`monai.transforms.Flip`) or a sequence of axes flipped together; a bare int is one view. The
+            default ``(1,)`` adds the left-right mirror of 2D images (width, the last dimension). The unflipped image
+            is always a view.
         eps: the clamp of :func:`mean_probability_logits`.
 
     Raises:
-        ValueError: if an axis is negative or not an integer, or an entry is empty; at ``forward``, if an axis is not
-            a spatial dimension of the input.
+        ValueError: if an axis is negative or not an integer, or ``spatial_axes`` or an entry is empty; at
+            ``forward``, if an axis is not a spatial dimension of the input.
     """
 
     def __init__(
-        self, network: nn.Module, spatial_axes: Sequence[int | Sequence[int]] = (1,), eps: float = 1e-6
+        self, network: nn.Module, spatial_axes: int | Sequence[int | Sequence[int]] = (1,), eps: float = 1e-6
     ) -> None:
         super().__init__()
+        if isinstance(spatial_axes, int):  # one axis, as a command line gives it
+            spatial_axes = [spatial_axes]
         views: list[tuple[int, ...]] = []
         for entry in spatial_axes:
             axes = (entry,) if isinstance(entry, int) else tuple(entry)
@@ -139,6 +142,8 @@ class FlipTTA(nn.Module):
                     f"spatial_axes entries must be non-negative spatial axes or non-empty lists of them, got {entry!r}"
                 )
             views.append(axes)
+        if not views:
+            raise ValueError("spatial_axes is empty: give at least one flip, e.g. [1] for the left-right mirror")
         if not 0.0 < eps < 0.5:
             raise ValueError(f"eps must be in (0, 0.5), got {eps}")
         self.network = network

@@ -162,7 +162,14 @@ def test_flip_tta_3d_and_eval_mode():
     assert not flip.network.training
 
 
-@pytest.mark.parametrize("axes", [[-1], [()], ["w"], [True]], ids=["negative", "empty", "name", "bool"])
+def test_flip_tta_takes_a_bare_axis():
+    x = torch.tensor([[[[0.0, math.log(3.0)]]]])
+    torch.testing.assert_close(FlipTTA(Corner(), spatial_axes=1)(x), torch.tensor([[math.log(5.0 / 3.0)]]))
+
+
+@pytest.mark.parametrize(
+    "axes", [[-1], [()], ["w"], [True], []], ids=["negative", "empty entry", "name", "bool", "no views"]
+)
 def test_flip_tta_refuses_bad_axes(axes):
     with pytest.raises(ValueError, match="spatial_axes"):
         FlipTTA(Corner(), spatial_axes=axes)
