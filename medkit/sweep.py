@@ -356,12 +356,13 @@ def run_sweep(
             logger.info("[%d/%d] would run %s", i + 1, total, variants[i].name)
             results[i] = None
         return results
-    env = parallel_env(max_parallel)
+    cpus = available_cpus()
+    env = parallel_env(max_parallel, cpus)
     if env is not None:
         logger.info(
             "%d runs at a time on %d CPUs: OMP_NUM_THREADS=%s each (set OMP_NUM_THREADS to choose)",
             max_parallel,
-            available_cpus(),
+            cpus,
             env["OMP_NUM_THREADS"],
         )
     with ThreadPoolExecutor(max_workers=max_parallel) as pool:

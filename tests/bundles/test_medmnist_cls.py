@@ -152,7 +152,8 @@ def ensemble(trained, tmp_path_factory) -> dict:
     run_bundle_in_process(
         "run", "--config_file", TRAIN, *args, *TINY, "--seed", "1", "--output_dir", str(root / "seed=1")
     )
-    images = np.load(run["data"] / "breastmnist.npz")["test_images"]
+    npz = np.load(run["data"] / "breastmnist.npz")
+    images = npz["test_images"]
     x = (torch.tensor(images, dtype=torch.float32)[:, None] / 255.0 - 0.5) / 0.5
     probs, mirrored = [], []
     for seed in (0, 1):
@@ -163,7 +164,7 @@ def ensemble(trained, tmp_path_factory) -> dict:
             mirrored.append(torch.sigmoid(net(x.flip(-1))).squeeze(1).numpy())  # left-right mirror images
     assert not np.allclose(probs[0], probs[1])  # two different members
     assert not np.allclose(probs[0], mirrored[0])  # the mirror images are predicted differently
-    labels = np.load(run["data"] / "breastmnist.npz")["test_labels"].reshape(-1)
+    labels = npz["test_labels"].reshape(-1)
     return {
         "root": root,
         "args": args,
