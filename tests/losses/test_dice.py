@@ -1,19 +1,31 @@
-"""MONAI's DiceLoss, configured as in the nuclei bundle, against the course's soft Dice with +1 smoothing."""
+"""The nuclei bundle's Dice losses, instantiated from its train.json, against hand-computed soft Dice with +1 smoothing.
+
+The settings are read from ``bundles/nuclei_seg/configs/train.json`` (``losses#dice`` and ``losses#dice_ce``), so a
+change to ``sigmoid``, ``batch`` or the smoothing there changes these values.
+"""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-from monai.losses import DiceCELoss, DiceLoss
+from conftest import REPO_ROOT
+from monai.bundle import ConfigParser
+
+NUCLEI_TRAIN = REPO_ROOT / "bundles" / "nuclei_seg" / "configs" / "train.json"
+
+
+def bundle_loss(key: str) -> torch.nn.Module:
+    parser = ConfigParser()
+    parser.read_config(str(NUCLEI_TRAIN))
+    return parser.get_parsed_content(key)
 
 
 def course_soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     p = torch.sigmoid(logits).flatten()
     g = target.flatten()
     return 1 - (2 * (p * g).sum() + 1) / (p.sum() + g.sum() + 1)
-
-
-BUNDLE_DICE = {"sigmoid": True, "smooth_nr": 1.0, "smooth_dr": 1.0, "batch": True}
 
 
 @pytest.mark.parametrize(
@@ -30,23 +42,39 @@ BUNDLE_DICE = {"sigmoid": True, "smooth_nr": 1.0, "smooth_dr": 1.0, "batch": Tru
     ],
     ids=["half", "perfect", "empty", "all-wrong"],
 )
-def test_dice_loss_matches_hand_computed_course_formula(logits, target, expected):
+def test_bundle_dice_matches_hand_computed_course_formula(logits, target, expected):
     x = torch.tensor(logits)[None, None]
     y = torch.tensor(target)[None, None]
-    loss = DiceLoss(**BUNDLE_DICE)(x, y)
+    loss = bundle_loss("losses#dice")(x, y)
     assert loss.item() == pytest.approx(expected, abs=1e-6)
     assert loss.item() == pytest.approx(course_soft_dice_loss(x, y).item(), abs=1e-6)
 
 
-def test_batch_true_pools_the_whole_batch():
-    torch.manual_seed(0)
-    x = torch.randn(3, 1, 5, 7)
-    y = (torch.rand(3, 1, 5, 7) > 0.5).float()
-    assert DiceLoss(**BUNDLE_DICE)(x, y).item() == pytest.approx(course_soft_dice_loss(x, y).item(), abs=1e-6)
+def test_bundle_dice_pools_the_batch_before_the_ratio():
+    # image A: p = [.5, .5, 1, 0], g = [1, 0, 1, 0] -> alone (3 + 1) / (4 + 1) = 0.8
+    # image B: p = [0, 0, 0, 0],   g = [0, 0, 0, 1] -> alone (0 + 1) / (1 + 1) = 0.5
+    # pooled (batch=true): (2 * 1.5 + 1) / (2 + 3 + 1) = 2/3 -> loss 1/3; per image the loss would be 0.35
+    x = torch.tensor([[[0.0, 0.0], [100.0, -100.0]], [[-100.0, -100.0], [-100.0, -100.0]]])[:, None]
+    y = torch.tensor([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]]])[:, None]
+    assert bundle_loss("losses#dice")(x, y).item() == pytest.approx(1 / 3, abs=1e-6)
 
 
-def test_dice_ce_adds_bce():
-    x = torch.tensor([[0.0, 0.0], [100.0, -100.0]])[None, None]
-    y = torch.tensor([[1.0, 0.0], [1.0, 0.0]])[None, None]
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(x, y).item()  # 2 * ln 2 / 4
-    assert DiceCELoss(**BUNDLE_DICE)(x, y).item() == pytest.approx(0.2 + bce, abs=1e-5)
+@pytest.mark.parametrize(
+    "logits,target,expected",
+    [
+        # the Dice part as in "half" above (0.2); BCE: two pixels at logit 0 cost ln 2 each, the other two ~0; mean of 4
+        ([[[0.0, 0.0], [100.0, -100.0]]], [[[1.0, 0.0], [1.0, 0.0]]], 0.2 + math.log(2) / 2),
+        # image A as above; image B: p = [0, 0, 0, .5], g = [0, 0, 0, 1] (alone both have Dice loss 0.2)
+        # pooled Dice: (2 * 2 + 1) / (2.5 + 3 + 1) = 10/13; BCE: three pixels at logit 0 of eight
+        (
+            [[[0.0, 0.0], [100.0, -100.0]], [[-100.0, -100.0], [-100.0, 0.0]]],
+            [[[1.0, 0.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]]],
+            3 / 13 + 3 * math.log(2) / 8,
+        ),
+    ],
+    ids=["one-image", "two-images"],
+)
+def test_bundle_dice_ce_adds_bce_with_the_same_dice_settings(logits, target, expected):
+    x = torch.tensor(logits)[:, None]
+    y = torch.tensor(target)[:, None]
+    assert bundle_loss("losses#dice_ce")(x, y).item() == pytest.approx(expected, abs=1e-5)
