@@ -62,15 +62,41 @@ def _run(metric, batches):
     return engine.run(batches, max_epochs=1).metrics["m"]
 
 
+# A second, different image (2x2, no FOV): thresholded at 0.5 the prediction is [1, 1, 1, 0] for the label [1, 0, 0, 0]
+# -> TP 1, FP 2, FN 0, TN 1. Pooled with the first image's FOV counts (TP 2, FP 1, FN 1, TN 1): TP 3, FP 3, FN 1, TN 2.
+PRED_B = torch.tensor([[0.8, 0.6], [0.95, 0.3]])
+LABEL_B = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+
+
 @pytest.mark.parametrize(
-    "score,expected",
-    [("dice", 8 / 12), ("accuracy", 6 / 10), ("sensitivity", 4 / 6), ("specificity", 2 / 4)],
+    "score,pooled,per_image_mean",
+    [
+        ("dice", 6 / 10, (4 / 6 + 2 / 4) / 2),
+        ("accuracy", 5 / 9, (3 / 5 + 2 / 4) / 2),
+        ("sensitivity", 3 / 4, (2 / 3 + 1 / 1) / 2),
+        ("specificity", 2 / 5, (1 / 2 + 1 / 3) / 2),
+    ],
     ids=["dice", "accuracy", "sensitivity", "specificity"],
 )
-def test_ignite_metric_pools_images_across_iterations(score, expected):
-    # two iterations, each a "batch" of one channel-first image: the counts double, the ratios stay
-    batch = ([PRED[None]], [LABEL[None]], [FOV[None]])
-    assert _run(FOVConfusionMetric(score), [batch, batch]) == pytest.approx(expected)
+@pytest.mark.parametrize("layout", ["one-batch", "two-iterations"])
+def test_ignite_metric_pools_different_images_not_their_scores(score, pooled, per_image_mean, layout):
+    # channel-first images, as a decollated evaluator output holds them
+    a, b = (PRED[None], LABEL[None], FOV[None]), (PRED_B[None], LABEL_B[None], torch.ones(1, 2, 2))
+    if layout == "one-batch":
+        batches = [([a[0], b[0]], [a[1], b[1]], [a[2], b[2]])]
+    else:
+        batches = [([a[0]], [a[1]], [a[2]]), ([b[0]], [b[1]], [b[2]])]
+    assert pooled != pytest.approx(per_image_mean)
+    assert _run(FOVConfusionMetric(score), batches) == pytest.approx(pooled)
+
+
+def test_ignite_roc_auc_pools_different_images():
+    # FOV of the first image: positives 1.0, 0.9, 0.2; negatives 0.7, 0.1 (AUC 5/6 alone). Second image: positive 0.8,
+    # negatives 0.6, 0.95, 0.3 (AUC 2/3 alone). Pooled, of 4 x 5 pairs the positive ranks higher in:
+    # 1.0: 5, 0.9: 4 (not 0.95), 0.2: 1 (0.1), 0.8: 4 (not 0.95) -> 14 / 20; the mean of the two AUCs would be 3/4
+    batches = [([PRED], [LABEL], [FOV]), ([PRED_B], [LABEL_B])]
+    assert fov_roc_auc(PRED_B, LABEL_B) == pytest.approx(2 / 3)
+    assert _run(FOVROCAUC(), batches) == pytest.approx(14 / 20)
 
 
 def test_ignite_metric_without_fov_counts_every_pixel():
