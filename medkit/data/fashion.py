@@ -13,6 +13,7 @@ Datalist items are ``{"id": "train:<index>" | "test:<index>" | <file stem>, "ima
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from medkit.data.datalist import reusable_datalist, save_datalist, split_items
+from medkit.data.datalist import prepare_datalists, split_items
 
 __all__ = [
     "CLASS_NAMES",
@@ -41,7 +42,6 @@ RAW_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-SYNTHETIC_MARKER = "SYNTHETIC.md"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # idx type codes (http://yann.lecun.com/exdb/mnist/): data are big-endian
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -145,49 +145,55 @@ def prepare_fashion_datalists(
         ``{"dataset_dir", "seed", "synthetic", "train", "val", "test"}`` with item lists.
     """
     root = Path(dataset_dir)
-    if not all((raw_folder(root) / f).is_file() for f in RAW_FILES["train"]):
-        if default_dataset_dir is not None and root.resolve() == Path(default_dataset_dir).resolve():
-            from medkit.data.synthetic_fashion import generate_fashion_dataset
 
-            generate_fashion_dataset(root, *num_synthetic, seed=seed)
-    synthetic = (root / SYNTHETIC_MARKER).is_file()
-    if synthetic:
-        logger.warning(
-            "Training on SYNTHETIC FashionMNIST-format data in %s, not on FashionMNIST. "
-            "Pass --dataset_dir <folder with FashionMNIST/raw/> for real work.",
-            root,
-        )
-    train_x, train_y = read_fashion_split(root, train=True)
-    test_x, test_y = read_fashion_split(root, train=False)
-    path = Path(output_dir) / "datalist.json"
-    saved = reusable_datalist(path, root, seed)
-    if saved is None or saved.get("max_train_images") != max_train_images:
-        indices = list(range(len(train_y)))
-        if max_train_images is not None and max_train_images < len(indices):
-            indices = sorted(np.random.default_rng(seed).choice(len(indices), max_train_images, replace=False).tolist())
+    @functools.cache
+    def arrays() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        return read_fashion_split(root, train=True), read_fashion_split(root, train=False)
+
+    def read(_: Path) -> tuple[list[int], dict[str, Any]]:
+        num_train = len(arrays()[0][1])
+        indices = list(range(num_train))
+        if max_train_images is not None and max_train_images < num_train:
+            indices = sorted(np.random.default_rng(seed).choice(num_train, max_train_images, replace=False).tolist())
+        return indices, {"max_train_images": max_train_images}
+
+    def split(indices: list[int]) -> dict[str, list[str]]:
         parts = split_items(indices, (1 - val_fraction, val_fraction), seed=seed, names=("train", "val"))
-        saved = {
-            "dataset_dir": str(root.resolve()),
-            "seed": seed,
-            "synthetic": synthetic,
-            "max_train_images": max_train_images,
-            "train": [f"train:{i}" for i in parts["train"]],
-            "val": [f"train:{i}" for i in parts["val"]],
-            "test": [f"test:{i}" for i in range(len(test_y))],
-        }
-        save_datalist(saved, path)
-    lists = {k: [int(i.split(":")[1]) for i in saved[k]] for k in ("train", "val", "test")}
+        ids = {name: [f"train:{i}" for i in part] for name, part in parts.items()}
+        return {**ids, "test": [f"test:{i}" for i in range(len(arrays()[1][1]))]}
+
+    def generate(root: Path) -> None:
+        from medkit.data.synthetic_fashion import generate_fashion_dataset
+
+        generate_fashion_dataset(root, *num_synthetic, seed=seed)
+
+    saved = prepare_datalists(
+        root,
+        output_dir,
+        read=read,
+        seed=seed,
+        split=split,
+        default_dataset_dir=default_dataset_dir,
+        generate=generate,
+        present=lambda root: all((raw_folder(root) / f).is_file() for f in RAW_FILES["train"]),
+        synthetic_warning="Training on SYNTHETIC FashionMNIST-format data in %s, not on FashionMNIST. "
+        "Pass --dataset_dir <folder with FashionMNIST/raw/> for real work.",
+        also_match={"max_train_images": max_train_images},
+        log=logger,
+    )
+    ids = {k: [int(i.split(":")[1]) for i in saved[k]] for k in ("train", "val", "test")}
+    (train_x, train_y), (test_x, test_y) = arrays()
     datalist = {k: saved[k] for k in ("dataset_dir", "seed", "synthetic")}
-    datalist["train"] = _items(train_x, train_y, "train", lists["train"])
-    datalist["val"] = _items(train_x, train_y, "train", lists["val"])
-    datalist["test"] = _items(test_x, test_y, "test", lists["test"])
+    datalist.update(
+        train=_items(train_x, train_y, "train", ids["train"]), val=_items(train_x, train_y, "train", ids["val"])
+    )
+    datalist["test"] = _items(test_x, test_y, "test", ids["test"])
+    counts = [len(datalist[k]) for k in ("train", "val", "test")]
     logger.info(
         "FashionMNIST %s: %d train / %d val / %d test images; split in %s",
         root,
-        len(datalist["train"]),
-        len(datalist["val"]),
-        len(datalist["test"]),
-        path,
+        *counts,
+        Path(output_dir) / "datalist.json",
     )
     return datalist
 
