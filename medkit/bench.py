@@ -10,14 +10,24 @@ from typing import Any
 from ignite.engine import Events
 from monai.bundle import ConfigParser
 
+from medkit.bundle.lookup import find_bundle
+
 __all__ = ["bundle_parser", "seconds_per_bundle_iteration"]
 
 
 def bundle_parser(
-    train_json: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, overrides: dict[str, Any]
+    bundle: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, overrides: dict[str, Any]
 ) -> ConfigParser:
     """Reads a bundle's ``train.json`` with ``dataset_dir`` (also as the default, so nothing is generated) and
-    ``output_dir`` pointed at ``data`` and ``out``, plus ``overrides``."""
+    ``output_dir`` pointed at ``data`` and ``out``, plus ``overrides``.
+
+    Args:
+        bundle: the ``train.json`` file, or a bundle name or folder (see :func:`medkit.bundle.lookup.find_bundle`).
+        data: the dataset folder.
+        out: the run folder.
+        overrides: more config ids to set.
+    """
+    train_json = Path(bundle) if Path(bundle).is_file() else find_bundle(bundle) / "configs" / "train.json"
     parser = ConfigParser()
     parser.read_config(str(train_json))
     parser.update({"dataset_dir": str(data), "default_dataset_dir": str(data), "output_dir": str(out), **overrides})
@@ -25,7 +35,7 @@ def bundle_parser(
 
 
 def seconds_per_bundle_iteration(
-    train_json: str | os.PathLike,
+    bundle: str | os.PathLike,
     data: str | os.PathLike,
     out: str | os.PathLike,
     iterations: int,
@@ -35,12 +45,20 @@ def seconds_per_bundle_iteration(
     """Runs the bundle's own ``train#trainer`` (validation off) for ``iterations`` and returns the seconds per
     iteration after the first ``warmup``.
 
+    Args:
+        bundle: the ``train.json`` file, or a bundle name or folder (as for :func:`bundle_parser`).
+        data: the dataset folder.
+        out: the run folder.
+        iterations: training iterations to run.
+        warmup: iterations left out of the timing.
+        overrides: more config ids to set.
+
     Raises:
         ValueError: if ``warmup`` is not between 1 and ``iterations - 1``.
     """
     if not 1 <= warmup < iterations:
         raise ValueError(f"need 1 <= warmup < iterations, got warmup={warmup}, iterations={iterations}")
-    parser = bundle_parser(train_json, data, Path(out), {**overrides, "val_interval": 10**6, "epochs": 10**6})
+    parser = bundle_parser(bundle, data, Path(out), {**overrides, "val_interval": 10**6, "epochs": 10**6})
     parser.get_parsed_content("initialize")
     trainer = parser.get_parsed_content("train#trainer")
     stamps: list[float] = []

@@ -14,7 +14,8 @@ variant's TensorBoard events.
 ``--set`` values are written as on the bundle command line but JSON-style (``true``, ``null``, ``1e-3``, ``[4,8]``,
 ``dice``); they are passed on as Python literals, because ``monai.bundle``'s command line (python-fire) would keep
 ``true`` as the string ``"true"``. Commas inside brackets or quotes do not split values:
-``--set channels=[4,8],[8,16]``.
+``--set channels=[4,8],[8,16]``. The parsing lives in :mod:`medkit.bundle.cli_values` (shared with
+``medkit explain --override``), the bundle lookup in :func:`medkit.bundle.lookup.find_bundle`.
 
 The library functions (:func:`expand_grid`, :func:`variant_name`, :func:`build_command`, :func:`run_variant`,
 :func:`summarize`, :func:`write_summary`, and :mod:`medkit.curves` for reading and plotting) work on their own.
@@ -22,7 +23,6 @@ The library functions (:func:`expand_grid`, :func:`variant_name`, :func:`build_c
 
 from __future__ import annotations
 
-import ast
 import csv
 import itertools
 import json
@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medkit.bundle.cli_values import cli_literal, parse_set, parse_value, split_values
+from medkit.bundle.lookup import find_bundle
 from medkit.curves import best_and_worst, metric_mode, plot_curves, plot_groups, read_scalars
 from medkit.utils import save_json
 
@@ -70,7 +72,6 @@ __all__ = [
 
 STATUS_FILE = "sweep_status.json"
 LOG_FILE = "sweep.log"
-_PAIRS = {"[": "]", "(": ")", "{": "}"}
 
 
 @dataclass
@@ -83,36 +84,6 @@ class Variant:
     command: list[str] = field(default_factory=list)
 
 
-def split_values(text: str) -> list[str]:
-    """Splits ``"1e-3,[4,8],'a,b'"`` on the commas outside brackets and quotes: ``["1e-3", "[4,8]", "'a,b'"]``."""
-    values, depth, quote, start = [], 0, None, 0
-    for i, ch in enumerate(text):
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in _PAIRS:
-            depth += 1
-        elif ch in _PAIRS.values():
-            depth -= 1
-        elif ch == "," and depth == 0:
-            values.append(text[start:i].strip())
-            start = i + 1
-    values.append(text[start:].strip())
-    if depth != 0 or quote or any(v == "" for v in values):
-        raise ValueError(f"cannot split sweep values {text!r}: unbalanced brackets/quotes or an empty value")
-    return values
-
-
-def parse_set(spec: str) -> tuple[str, list[str]]:
-    """``"optimizer#lr=1e-3,1e-4"`` -> ``("optimizer#lr", ["1e-3", "1e-4"])``."""
-    key, sep, values = spec.partition("=")
-    key = key.strip().lstrip("-")
-    if not sep or not key or not values.strip():
-        raise ValueError(f"--set expects KEY=V1,V2,..., got {spec!r}")
-    return key, split_values(values)
-
-
 def expand_grid(sets: Mapping[str, Sequence[str]] | Sequence[tuple[str, Sequence[str]]]) -> list[dict[str, str]]:
     """The Cartesian product of ``{key: values}``, first key varying slowest; one empty dict for an empty grid."""
     items = list(sets.items()) if isinstance(sets, Mapping) else list(sets)
@@ -120,30 +91,6 @@ def expand_grid(sets: Mapping[str, Sequence[str]] | Sequence[tuple[str, Sequence
     if len(set(keys)) != len(keys):
         raise ValueError(f"a sweep key is set twice: {keys}")
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(v for _, v in items))]
-
-
-def parse_value(text: str) -> Any:
-    """Reads one value as JSON (``true``, ``null``, ``1e-3``, ``[4,8]``), else as a Python literal, else as a string."""
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            return parse(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            continue
-    return text
-
-
-def cli_literal(value: Any) -> str:
-    """The ``monai.bundle`` command-line text that python-fire reads back as ``value``.
-
-    ``True`` for ``true`` (fire keeps ``true`` as a string), ``[4, 8]``, ``0.001``; strings stay bare unless fire would
-    read them as something else (``"1,2"`` would become a tuple, so it is quoted: ``'1,2'``).
-    """
-    if isinstance(value, str):
-        from fire.parser import DefaultParseValue
-
-        if DefaultParseValue(value) == value:
-            return value
-    return repr(value)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
@@ -173,21 +120,19 @@ def variant_name(overrides: Mapping[str, str], max_len: int = 120) -> str:
 
 
 def resolve_configs(
-    bundle: str | os.PathLike, configs: Sequence[str] = (), bundles_root: str | os.PathLike = "bundles"
+    bundle: str | os.PathLike, configs: Sequence[str] = (), bundles_root: str | os.PathLike | None = None
 ) -> tuple[str, list[Path]]:
     """The bundle's name and its config layers (default ``configs/train.json``).
 
     Args:
-        bundle: a bundle name under ``bundles_root`` or a path to a bundle folder.
+        bundle: a bundle name or a path to a bundle folder (see :func:`medkit.bundle.lookup.find_bundle`).
         configs: layer files, each a path or a name in the bundle's ``configs/`` folder.
-        bundles_root: where bundle names are looked up.
+        bundles_root: where bundle names are looked up; default ``./bundles``, then the repository's ``bundles/``.
 
     Raises:
-        FileNotFoundError: naming the missing bundle folder or config file.
+        FileNotFoundError: naming the missing bundle (and the bundles there are) or config file.
     """
-    root = Path(bundle) if Path(bundle).is_dir() else Path(bundles_root) / str(bundle)
-    if not (root / "configs").is_dir():
-        raise FileNotFoundError(f"no bundle at {root} (expected {root / 'configs'}/)")
+    root = find_bundle(bundle, None if bundles_root is None else [bundles_root])
     files = []
     for cfg in configs or ["train.json"]:
         path = Path(cfg) if Path(cfg).is_file() else root / "configs" / cfg
@@ -220,7 +165,7 @@ def plan_sweep(
     configs: Sequence[str] = (),
     runs_root: str | os.PathLike = "runs",
     extra_args: Sequence[str] = (),
-    bundles_root: str | os.PathLike = "bundles",
+    bundles_root: str | os.PathLike | None = None,
 ) -> tuple[Path, list[Variant]]:
     """The sweep folder ``runs_root/<bundle>/<name>`` and its variants (grid order), commands included."""
     if not name or _UNSAFE.search(name):

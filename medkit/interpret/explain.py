@@ -14,7 +14,6 @@ Images are picked per class, ``per_class`` of each in sorted file order. The cla
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import os
@@ -27,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from medkit.bundle.cli_values import parse_overrides
+from medkit.bundle.lookup import find_bundle
 from medkit.interpret.feature_maps import feature_maps
 from medkit.interpret.figures import save_feature_map_grid, save_map_grid
 from medkit.interpret.gradcam import grad_cam
@@ -42,7 +43,6 @@ __all__ = [
     "load_bundle_config",
     "load_checkpoint",
     "parse_overrides",
-    "resolve_bundle_dir",
 ]
 
 logger = logging.getLogger(__name__)
@@ -50,40 +50,6 @@ logger = logging.getLogger(__name__)
 METHODS = ("saliency", "gradcam", "features")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _HISTOLOGY = re.compile(r"^(?P<letter>[TN])_")
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def resolve_bundle_dir(bundle: str | os.PathLike) -> Path:
-    """A bundle folder (holding ``configs/``), or a name looked up under ``./bundles`` then medkit's ``bundles/``.
-
-    Raises:
-        FileNotFoundError: naming every place looked at.
-    """
-    candidates = [Path(bundle), Path("bundles") / str(bundle), _REPO_ROOT / "bundles" / str(bundle)]
-    for path in candidates:
-        if (path / "configs" / "train.json").is_file():
-            return path
-    raise FileNotFoundError(f"bundle {bundle!r}: no configs/train.json in {', '.join(map(str, candidates))}")
-
-
-def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["KEY=VALUE", ...]`` to a dict; values are Python/JSON literals when they parse (``64``, ``true``,
-    ``[1, 2]``), strings otherwise.
-
-    Raises:
-        ValueError: for an item without ``=``.
-    """
-    result: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {pair!r} is not KEY=VALUE")
-        literal = {"true": "True", "false": "False", "null": "None"}.get(text.strip(), text)
-        try:
-            result[key.strip()] = ast.literal_eval(literal)
-        except (ValueError, SyntaxError):
-            result[key.strip()] = text
-    return result
 
 
 def load_bundle_config(bundle: str | os.PathLike, overrides: dict[str, Any] | None = None):
@@ -94,7 +60,9 @@ def load_bundle_config(bundle: str | os.PathLike, overrides: dict[str, Any] | No
     """
     from monai.bundle import ConfigParser
 
-    configs = resolve_bundle_dir(bundle) / "configs"
+    configs = find_bundle(bundle) / "configs"
+    if not (configs / "train.json").is_file():
+        raise FileNotFoundError(f"bundle {bundle}: {configs / 'train.json'} does not exist")
     files = [configs / "train.json"] + ([configs / "inference.json"] if (configs / "inference.json").is_file() else [])
     parser = ConfigParser()
     parser.read_config([str(f) for f in files])
@@ -196,7 +164,7 @@ def explain_images(
     each class, one row per image.
 
     Args:
-        bundle: bundle folder or name (see :func:`resolve_bundle_dir`).
+        bundle: bundle folder or name (see :func:`medkit.bundle.lookup.find_bundle`).
         checkpoint: the weights (see :func:`load_checkpoint`).
         images: image files and/or folders of them.
         output_dir: where the PNGs go; default ``<checkpoint folder>/explain``.
