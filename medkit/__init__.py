@@ -11,12 +11,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from medkit import data, filters, handlers, inferers, losses, metrics, networks, transforms, utils
+    from medkit import bundle, data, filters, handlers, inferers, losses, metrics, networks, transforms, utils
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "bundle",
     "data",
     "filters",
     "handlers",

@@ -97,7 +97,7 @@ def run_bundle(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 # the `python -m monai.bundle` commands the tests use, for the in-process runner
-_BUNDLE_COMMANDS = ("run", "verify_metadata", "ckpt_export")
+_BUNDLE_COMMANDS = ("run", "verify_metadata", "ckpt_export", "verify_net_in_out")
 # the format of the bundles' configs/logging.conf, which the subprocess runs log with
 _LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 
@@ -224,3 +224,19 @@ def run_bundle_in_process(*args: str, check: bool = True) -> subprocess.Complete
     _repoint_handlers([(out, sys.stdout), (err, sys.stderr)])
     proc = subprocess.CompletedProcess(["monai.bundle", *command], returncode, out.getvalue(), err.getvalue())
     return _checked(proc, args, check)
+
+
+def workflow_property_problems(config_file: str | Path, workflow_type: str, **overrides: object) -> list[str]:
+    """The missing or misplaced properties MONAI's ``ConfigWorkflow.check_properties()`` reports for a bundle config.
+
+    Runs in-process with the same isolation as :func:`run_bundle_in_process`; the config is initialized and its
+    properties are built (with ``overrides``), as MONAI's tools do when they load a bundle.
+    """
+    from monai.bundle import ConfigWorkflow
+
+    with _isolated_bundle_state(io.StringIO()):
+        workflow = ConfigWorkflow(
+            config_file=str(config_file), workflow_type=workflow_type, logging_file=False, **overrides
+        )
+        workflow.initialize()
+        return list(workflow.check_properties() or [])

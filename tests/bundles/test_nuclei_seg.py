@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, workflow_property_problems
 from PIL import Image
 
 from medkit.data.synthetic_nuclei import generate_nuclei_dataset
@@ -30,6 +30,10 @@ TINY = [
     "--num_workers",
     "0",
 ]
+
+
+# the network and image size of TINY, the overrides inference.json takes
+INFER_TINY = ["--spatial_size", "[64,64]", "--channels", "[4,8,16]"]
 
 
 def _layers(*names: str) -> str:
@@ -58,7 +62,11 @@ def test_train_writes_checkpoints_events_and_split(trained):
     assert final["trainer"]["iteration"] == 2 * 3  # 7 training images, batch 2, last partial batch dropped
     split = json.loads((out / "datalist.json").read_text())
     assert [len(split[k]) for k in ("train", "val", "test")] == [7, 1, 2]
-    assert "Epoch: 1/2, Iter: 1/3" in trained["log"]  # per-iteration progress
+    assert "Epoch 1/2: train_loss" in trained["log"]  # one progress line per epoch, not per iteration
+    assert "Iter: 1/3" not in trained["log"]
+    assert "best val_mean_dice" in trained["log"] and str(out / "model.pt") in trained["log"]  # the run summary
+    assert "evaluate.json" in trained["log"] and "tensorboard --logdir" in trained["log"]
+    assert "Epoch 2/2: train_loss" in (out / "train.log").read_text()
 
 
 def test_resume_continues_from_the_last_epoch(trained):
@@ -78,7 +86,7 @@ def test_resume_continues_from_the_last_epoch(trained):
     )
     log = proc.stdout + proc.stderr
     assert "Restored all variables" in log
-    assert "Epoch: 3/3" in log and "Epoch: 1/3" not in log
+    assert "Epoch 3/3:" in log and "Epoch 1/3:" not in log
     assert torch.load(trained["out"] / "model_final.pt", weights_only=True)["trainer"]["iteration"] == 3 * 3
 
 
@@ -100,8 +108,8 @@ def test_resume_without_checkpoint_fails_clearly(tmp_path, trained):
     assert "resume requested but" in proc.stderr and "fresh holds no model_final.pt" in proc.stderr
 
 
-def test_bad_dataset_dir_fails_clearly(tmp_path):
-    proc = run_bundle_in_process(
+def test_bad_dataset_dir_fails_with_one_line_last(tmp_path):
+    proc = _bundle(
         "run",
         "--config_file",
         TRAIN,
@@ -113,7 +121,62 @@ def test_bad_dataset_dir_fails_clearly(tmp_path):
         check=False,
     )
     assert proc.returncode != 0
-    assert f"dataset_dir {tmp_path / 'missing'} does not exist" in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f"dataset_dir {tmp_path / 'missing'} does not exist" in last and "--dataset_dir" in last
+    assert "Traceback" not in proc.stderr  # MEDKIT_DEBUG=1 brings it back
+
+
+def test_unknown_override_stops_before_any_work(tmp_path):
+    proc = _bundle("run", "--config_file", TRAIN, "--output_dir", str(tmp_path / "o"), "--epoch", "1", check=False)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "unknown override --epoch" in last and "did you mean --epochs?" in last
+    assert not (tmp_path / "o").exists()  # nothing was built or written
+
+
+@pytest.mark.parametrize("workflow_type, config", [("train", "train.json"), ("inference", "inference.json")])
+def test_monai_workflow_properties(trained, tmp_path, workflow_type, config):
+    overrides = {"dataset_dir": str(trained["data"]), "output_dir": str(tmp_path / "o"), "channels": [4, 8, 16]}
+    if workflow_type == "inference":
+        overrides.update(input_dir=str(trained["data"]), ckpt_path=str(trained["out"] / "model.pt"))
+    assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
+
+
+def test_verify_net_in_out():
+    proc = run_bundle_in_process(
+        "verify_net_in_out",
+        "network_def",
+        "--meta_file",
+        str(CONFIGS / "metadata.json"),
+        "--config_file",
+        str(CONFIGS / "inference.json"),
+    )
+    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
+
+
+def test_published_weights_load_through_monai(tmp_path, monkeypatch):
+    import monai
+    from monai.bundle import ConfigParser
+
+    from medkit.cli import main
+
+    # a bundle folder of our own, so publishing leaves bundles/nuclei_seg/models alone
+    bundle = tmp_path / "bundles" / "nuclei_seg"
+    bundle.mkdir(parents=True)
+    (bundle / "configs").symlink_to(CONFIGS)
+    parser = ConfigParser(ConfigParser.load_config_file(TRAIN))
+    weights = parser.get_parsed_content("network_def").state_dict()
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save(weights, run / "model.pt")
+    assert main(["bundle", "publish", str(bundle), "--run", str(run)]) == 0
+    assert (bundle / "models" / "model.pt").is_file()
+    monkeypatch.chdir(REPO_ROOT)  # inference.json's % macros name train.json from the repository root
+    net = monai.bundle.load(
+        "nuclei_seg", bundle_dir=str(tmp_path / "bundles"), workflow_type="inference", source="github"
+    )
+    for name, tensor in net.state_dict().items():
+        torch.testing.assert_close(tensor, weights[name])
 
 
 def test_evaluate_scores_the_saved_test_split(trained):
@@ -138,11 +201,11 @@ def test_inference_writes_masks_in_the_input_format(trained, tmp_path):
     affine = np.diag([0.3, 0.3, 1.0, 1.0])
     nib.save(nib.Nifti1Image(rgba[..., 0].T.astype(np.float32), affine), src / "vol.nii.gz")
     pred_dir = tmp_path / "preds"
-    # a dataset_dir that does not exist proves the inference layer builds no training data
+    # inference.json runs on its own; a dataset_dir that does not exist proves it builds no training data
     _bundle(
         "run",
         "--config_file",
-        _layers("train.json", "inference.json"),
+        str(CONFIGS / "inference.json"),
         "--input_dir",
         str(src),
         "--output_dir",
@@ -151,7 +214,7 @@ def test_inference_writes_masks_in_the_input_format(trained, tmp_path):
         str(trained["out"] / "model.pt"),
         "--dataset_dir",
         str(tmp_path / "no_training_data_here"),
-        *TINY,
+        *INFER_TINY,
     )
     odd = np.asarray(Image.open(pred_dir / "odd.png"))
     assert odd.shape == (37, 50) and set(np.unique(odd)) <= {0, 255}

@@ -1,0 +1,225 @@
+"""The engine wiring every medkit bundle shares: one trainer factory and one evaluator factory.
+
+A bundle's ``train.json`` names what is particular to it (data, network, loss, optimizer, metrics, extra handlers)
+and calls :func:`build_trainer` / :func:`build_evaluator` for the rest: learning-rate stepping, validation, time
+limit, per-epoch progress, TensorBoard (loss, epoch-mean loss, learning rate, images, hparams), best and last
+checkpoints, resume and the end-of-run summary. A cross-cutting change (a GPU data path, DDP, a NaN guard) is made
+here once for all bundles.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from ignite.engine import Engine
+from monai.engines import SupervisedEvaluator, SupervisedTrainer
+from monai.handlers import (
+    CheckpointLoader,
+    CheckpointSaver,
+    LrScheduleHandler,
+    StatsHandler,
+    TensorBoardStatsHandler,
+    ValidationHandler,
+)
+
+from medkit.bundle.progress import EpochProgress, RunSummary, TensorBoardImages
+from medkit.handlers.checkpoint import find_resume_checkpoint
+from medkit.handlers.time_limit import TimeLimitHandler
+from medkit.utils import as_bool
+
+__all__ = ["build_evaluator", "build_trainer", "loss_of"]
+
+logger = logging.getLogger(__name__)
+
+BEST_FILENAME = "model.pt"
+FINAL_FILENAME = "model_final.pt"
+
+
+def loss_of(output: Any) -> torch.Tensor:
+    """The loss of a trainer iteration's output (a dict, or a list of dicts when the trainer decollates)."""
+    return output["loss"] if isinstance(output, Mapping) else output[0]["loss"]
+
+
+def _attach_all(engine: Engine, handlers: Sequence[Any]) -> None:
+    for handler in handlers:
+        if handler is not None:
+            handler.attach(engine)
+
+
+def build_trainer(
+    *,
+    device: torch.device,
+    max_epochs: int,
+    train_data_loader: Any,
+    network: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_function: Callable,
+    output_dir: str | os.PathLike,
+    lr_scheduler: Any = None,
+    validator: Engine | None = None,
+    val_interval: int = 1,
+    pre_validation_handlers: Sequence[Any] = (),
+    handlers: Sequence[Any] = (),
+    early_stopper: Any = None,
+    resume: bool | str = False,
+    max_minutes: float | None = None,
+    summary_writer: Any = None,
+    run_settings: Mapping[str, Any] | None = None,
+    bundle_root: str | None = None,
+    non_blocking: bool = True,
+    decollate: bool = False,
+    **kwargs: Any,
+) -> SupervisedTrainer:
+    """A MONAI ``SupervisedTrainer`` with medkit's standard handlers attached.
+
+    Attached in this order: the learning-rate step (each epoch, unless ``lr_scheduler`` is a ``ReduceLROnPlateau``,
+    which the bundle steps from its validator), ``pre_validation_handlers``, validation every ``val_interval`` epochs,
+    ``handlers``, the time limit, per-epoch progress and TensorBoard scalars, the summary with hparams, the
+    checkpoint of every epoch (``model_final.pt`` at the end: model, optimizer, scheduler, trainer) and, with
+    ``resume``, the loader of the newest checkpoint in ``output_dir``.
+
+    Args:
+        device: where the network runs.
+        max_epochs: epochs to train (the bundle's ``epochs``).
+        train_data_loader: the training batches.
+        network: the network to train.
+        optimizer: its optimizer.
+        loss_function: the loss, called as ``loss_function(pred, label)``.
+        output_dir: the run folder; checkpoints go there.
+        lr_scheduler: a torch scheduler, saved in the checkpoints; ``None`` for a constant learning rate.
+        validator: the evaluator run by the ``ValidationHandler``; ``None`` skips validation.
+        val_interval: epochs between validations.
+        pre_validation_handlers: bundle handlers that must run before each validation (e.g. BatchNorm statistics).
+        handlers: other bundle handlers, attached after validation.
+        early_stopper: a MONAI ``EarlyStopHandler`` built without a trainer; it is given this trainer and attached
+            to ``validator``, whose metrics it watches (the config cannot wire it: the reference would be circular).
+        resume: continue from the newest checkpoint in ``output_dir`` (``true``/``false`` as on the command line).
+        max_minutes: stop training after this many minutes; ``None`` for no limit.
+        summary_writer: the run's TensorBoard ``SummaryWriter``; ``None`` writes no events.
+        run_settings: the run's settings, logged as TensorBoard hparams against the best metric.
+        bundle_root: the bundle folder, for the evaluate command the summary prints.
+        non_blocking: host-to-device copies do not block.
+        decollate: decollate the batch after each iteration (training needs no per-image outputs).
+        kwargs: passed on to ``SupervisedTrainer`` (``inferer``, ``amp``, ``prepare_batch``, ``to_kwargs``, ...).
+
+    Returns:
+        The trainer, ready to ``run()``.
+    """
+    trainer = SupervisedTrainer(
+        device=device,
+        max_epochs=max_epochs,
+        train_data_loader=train_data_loader,
+        network=network,
+        optimizer=optimizer,
+        loss_function=loss_function,
+        non_blocking=non_blocking,
+        decollate=decollate,
+        **kwargs,
+    )
+    steps_each_epoch = lr_scheduler is not None and not isinstance(
+        lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau
+    )
+    _attach_all(trainer, [LrScheduleHandler(lr_scheduler, print_lr=False) if steps_each_epoch else None])
+    _attach_all(trainer, pre_validation_handlers)
+    if validator is not None:
+        ValidationHandler(validator=validator, interval=val_interval, epoch_level=True).attach(trainer)
+    if early_stopper is not None:
+        if validator is None:
+            raise ValueError("early_stopper watches validation metrics, but no validator was given")
+        early_stopper.set_trainer(trainer)
+        early_stopper.attach(validator)
+    _attach_all(trainer, handlers)
+    TimeLimitHandler(max_minutes).attach(trainer)
+    EpochProgress(optimizer=optimizer, summary_writer=summary_writer).attach(trainer)
+    if summary_writer is not None:
+        TensorBoardStatsHandler(summary_writer, tag_name="train_loss", output_transform=loss_of).attach(trainer)
+    RunSummary(
+        output_dir,
+        validator=validator,
+        summary_writer=summary_writer,
+        run_settings=run_settings,
+        bundle_root=bundle_root,
+    ).attach(trainer)
+    state = {"model": network, "optimizer": optimizer, "trainer": trainer}
+    if lr_scheduler is not None:
+        state["lr_scheduler"] = lr_scheduler
+    CheckpointSaver(
+        save_dir=str(output_dir),
+        save_dict=state,
+        save_final=True,
+        final_filename=FINAL_FILENAME,
+        save_interval=1,
+        n_saved=1,
+        epoch_level=True,
+    ).attach(trainer)
+    if as_bool(resume):
+        CheckpointLoader(load_path=find_resume_checkpoint(output_dir), load_dict=state, map_location=device).attach(
+            trainer
+        )
+    return trainer
+
+
+def build_evaluator(
+    *,
+    device: torch.device,
+    val_data_loader: Any,
+    network: torch.nn.Module,
+    key_val_metric: Mapping[str, Any] | None = None,
+    handlers: Sequence[Any] = (),
+    load_path: str | os.PathLike | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    summary_writer: Any = None,
+    log_images: bool = False,
+    non_blocking: bool = True,
+    **kwargs: Any,
+) -> SupervisedEvaluator:
+    """A MONAI ``SupervisedEvaluator`` with medkit's standard handlers attached.
+
+    Attached in this order: the weights loader (``load_path``), the metric log line of each run, TensorBoard metrics
+    and images (``summary_writer``), ``handlers``, and the best-weights checkpoint (``checkpoint_dir``).
+
+    Args:
+        device: where the network runs.
+        val_data_loader: the batches to score or predict.
+        network: the network.
+        key_val_metric: ``{name: metric}`` that picks the best weights; ``None`` for inference.
+        handlers: bundle handlers (reports, figures, writers).
+        load_path: weights to load before running (a ``model.pt`` or a full checkpoint with a ``model`` entry).
+        checkpoint_dir: save ``model.pt`` there whenever the key metric improves; ``None`` saves nothing.
+        summary_writer: TensorBoard writer for the metrics and the first image of each run; ``None`` writes none.
+        log_images: write ``image``, ``label`` and ``prediction`` of the first validation image to TensorBoard.
+        non_blocking: host-to-device copies do not block.
+        kwargs: passed on to ``SupervisedEvaluator`` (``inferer``, ``postprocessing``, ``additional_metrics``,
+            ``amp``, ``prepare_batch``, ``decollate``, ``to_kwargs``, ...).
+
+    Returns:
+        The evaluator, ready to ``run()`` or to be run by a ``ValidationHandler``.
+    """
+    evaluator = SupervisedEvaluator(
+        device=device,
+        val_data_loader=val_data_loader,
+        network=network,
+        key_val_metric=dict(key_val_metric) if key_val_metric else None,
+        non_blocking=non_blocking,
+        **kwargs,
+    )
+    if load_path is not None:
+        CheckpointLoader(load_path=str(load_path), load_dict={"model": network}, map_location=device).attach(evaluator)
+    StatsHandler(iteration_log=False).attach(evaluator)
+    if summary_writer is not None:
+        TensorBoardStatsHandler(summary_writer, iteration_log=False).attach(evaluator)
+        if as_bool(log_images):
+            TensorBoardImages(summary_writer).attach(evaluator)
+    _attach_all(evaluator, handlers)
+    if checkpoint_dir is not None and key_val_metric:
+        CheckpointSaver(
+            save_dir=str(checkpoint_dir),
+            save_dict={"model": network},
+            save_key_metric=True,
+            key_metric_filename=BEST_FILENAME,
+        ).attach(evaluator)
+    return evaluator

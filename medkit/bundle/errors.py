@@ -1,0 +1,68 @@
+"""One-line errors for bundle runs: medkit's own input errors end stderr as a single line, not a 60-line traceback.
+
+MONAI wraps every exception raised while a config expression is evaluated in ``RuntimeError: Failed to evaluate
+ConfigExpression``; the message a user needs (``dataset_dir /x does not exist ...``) is buried in the chain. The hook
+installed by :func:`install_excepthook` walks the chain to its root cause and, when medkit raised it on purpose (a
+:class:`UserError`, or a ``FileNotFoundError``/``ValueError``/``KeyError``/``TypeError`` raised from medkit code),
+prints that message alone as the last line of stderr. ``MEDKIT_DEBUG=1`` keeps the full traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["UserError", "install_excepthook", "root_cause", "user_message"]
+
+_MEDKIT_DIR = str(Path(__file__).resolve().parents[1])
+_USER_ERROR_TYPES = (FileNotFoundError, NotADirectoryError, ValueError, KeyError, TypeError)
+DEBUG_VARIABLE = "MEDKIT_DEBUG"
+
+
+class UserError(ValueError):
+    """A mistake in how a bundle was called (an unknown override, a bad switch value); its message says the fix."""
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of ``exc``'s ``__cause__``/``__context__`` chain."""
+    seen = {id(exc)}
+    while True:
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None or id(nxt) in seen:
+            return exc
+        seen.add(id(nxt))
+        exc = nxt
+
+
+def _raised_in_medkit(exc: BaseException) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and str(Path(frames[-1].filename).resolve()).startswith(_MEDKIT_DIR)
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The one-line message for ``exc`` when its root cause is a medkit input error, else ``None``."""
+    cause = root_cause(exc)
+    if isinstance(cause, UserError) or (isinstance(cause, _USER_ERROR_TYPES) and _raised_in_medkit(cause)):
+        text = cause.args[0] if isinstance(cause, KeyError) and cause.args else str(cause)
+        return f"{type(cause).__name__}: {' '.join(str(text).split())}"
+    return None
+
+
+def install_excepthook() -> Callable:
+    """Makes uncaught medkit input errors print one line (unless ``MEDKIT_DEBUG`` is set); returns the old hook."""
+    previous = sys.excepthook
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        message = user_message(exc)
+        if message is None or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            previous(exc_type, exc, tb)
+            if message is None:
+                return
+        sys.stderr.write(f"medkit: {message} (set {DEBUG_VARIABLE}=1 for the traceback)\n")
+
+    sys.excepthook = hook
+    return previous

@@ -1,0 +1,69 @@
+"""A bundle's published weights: ``bundles/<name>/models/model.pt``, where MONAI's tools look for them.
+
+``medkit bundle publish <name> --run <run folder>`` copies a run's best weights there (and, with ``--torchscript``,
+exports ``models/model.ts``); ``monai.bundle.load(name, bundle_dir="bundles")`` and the bundle's standalone
+``inference.json`` then use them by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from medkit.bundle.errors import UserError
+
+__all__ = ["MODEL_FILENAME", "default_checkpoint", "publish_model"]
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILENAME = "model.pt"
+
+
+def default_checkpoint(bundle_root: str | os.PathLike, default_run: str | os.PathLike | None = None) -> str:
+    """The weights an inference run uses when ``--ckpt_path`` is not given.
+
+    ``<bundle_root>/models/model.pt`` when published, else ``<default_run>/model.pt`` (the default training run).
+
+    Raises:
+        UserError: naming both places and how to fill them, when neither exists.
+    """
+    candidates = [Path(bundle_root) / "models" / MODEL_FILENAME]
+    if default_run is not None:
+        candidates.append(Path(default_run) / MODEL_FILENAME)
+    for path in candidates:
+        if path.is_file():
+            return str(path)
+    name = Path(bundle_root).name
+    raise UserError(
+        f"no weights at {' or '.join(str(p) for p in candidates)}; pass --ckpt_path <run>/model.pt, or train and "
+        f"publish a run with `medkit bundle publish {name} --run <run folder>`"
+    )
+
+
+def publish_model(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike, name: str = MODEL_FILENAME) -> Path:
+    """Copies ``<run_dir>/<name>`` (a run's best weights) to ``<bundle_dir>/models/model.pt``, atomically.
+
+    Args:
+        bundle_dir: the bundle folder (holding ``configs/``).
+        run_dir: the training run folder.
+        name: the checkpoint in ``run_dir`` to publish (``model.pt``: the best validation metric).
+
+    Returns:
+        The published file.
+
+    Raises:
+        UserError: when the run holds no such checkpoint.
+    """
+    source = Path(run_dir) / name
+    if not source.is_file():
+        raise UserError(f"{source} does not exist; point --run at a finished training run folder")
+    models = Path(bundle_dir) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    target = models / MODEL_FILENAME
+    tmp = models / f".{MODEL_FILENAME}.tmp"
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    logger.info("published %s as %s", source, target)
+    return target

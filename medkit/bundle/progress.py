@@ -1,0 +1,256 @@
+"""Handlers through which a bundle run talks to its user: epoch progress, TensorBoard images, the run summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from ignite.engine import Engine, Events
+
+from medkit.bundle.overrides import cli_overrides
+
+__all__ = ["EpochProgress", "RunSummary", "TensorBoardImages", "format_seconds", "to_display_image"]
+
+logger = logging.getLogger(__name__)
+
+
+def format_seconds(seconds: float) -> str:
+    """``75.2`` -> ``"1m15s"``, ``3725`` -> ``"1h02m05s"``, ``4.25`` -> ``"4.2s"``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _loss(output: Any) -> float:
+    loss = output["loss"] if isinstance(output, Mapping) else output[0]["loss"]
+    return float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+
+
+class EpochProgress:
+    """One log line per epoch (mean training loss, learning rate, time, ETA), a progress bar on a terminal.
+
+    Writes ``train_loss_epoch`` (the epoch's mean loss) and ``lr`` (the learning rate the epoch trained with) to
+    TensorBoard when a writer is given. When stderr is a terminal, ignite's ``ProgressBar`` shows the iterations of
+    the current epoch with their ETA; in logs (stderr redirected) only the epoch lines appear.
+
+    Args:
+        optimizer: the trainer's optimizer, whose first parameter group's learning rate is reported.
+        summary_writer: a TensorBoard ``SummaryWriter``, or ``None``.
+        progress_bar: show the iteration bar; ``None`` decides by whether stderr is a terminal.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, summary_writer: Any = None, progress_bar: bool | None = None):
+        self.optimizer = optimizer
+        self.writer = summary_writer
+        self.progress_bar = sys.stderr.isatty() if progress_bar is None else progress_bar
+        self._sum = 0.0
+        self._count = 0
+        self._lr = float("nan")
+        self._epoch_start = 0.0
+        self._epoch_times: list[float] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, self._start)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._accumulate)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+        if self.progress_bar:
+            from ignite.handlers import ProgressBar
+
+            ProgressBar(persist=False).attach(engine, output_transform=lambda out: {"loss": _loss(out)})
+
+    def _start(self, engine: Engine) -> None:
+        self._sum, self._count = 0.0, 0
+        self._lr = float(self.optimizer.param_groups[0]["lr"])
+        self._epoch_start = time.perf_counter()
+
+    def _accumulate(self, engine: Engine) -> None:
+        self._sum += _loss(engine.state.output)
+        self._count += 1
+
+    def __call__(self, engine: Engine) -> None:
+        seconds = time.perf_counter() - self._epoch_start
+        self._epoch_times.append(seconds)
+        mean = self._sum / max(self._count, 1)
+        epoch, max_epochs = engine.state.epoch, engine.state.max_epochs
+        recent = self._epoch_times[-5:]
+        eta = sum(recent) / len(recent) * (max_epochs - epoch)
+        logger.info(
+            "Epoch %d/%d: train_loss %.4f (mean of %d iterations), lr %.3g, %s, ETA %s",
+            epoch,
+            max_epochs,
+            mean,
+            self._count,
+            self._lr,
+            format_seconds(seconds),
+            format_seconds(eta),
+        )
+        if self.writer is not None:
+            self.writer.add_scalar("train_loss_epoch", mean, epoch)
+            self.writer.add_scalar("lr", self._lr, epoch)
+
+
+def to_display_image(x: torch.Tensor) -> torch.Tensor:
+    """A channel-first 2D image, label or prediction as a ``(1|3, H, W)`` float image in [0, 1] for TensorBoard.
+
+    One channel is min-max scaled (a label map of classes 0..K becomes K+1 grey levels); three channels are taken as
+    RGB; other channel counts are class channels (one-hot or probabilities), shown as their argmax. 3D inputs show
+    their middle slice along the last axis.
+    """
+    x = torch.as_tensor(x).detach().float().cpu()
+    if x.ndim == 4:
+        x = x[..., x.shape[-1] // 2]
+    if x.ndim != 3:
+        raise ValueError(f"expected a channel-first 2D or 3D image, got shape {tuple(x.shape)}")
+    if x.shape[0] not in (1, 3):
+        x = x.argmax(0, keepdim=True).float()
+    lo, hi = x.min(), x.max()
+    return (x - lo) / (hi - lo) if hi > lo else torch.zeros_like(x)
+
+
+def _first(data: Any, key: str) -> Any:
+    if isinstance(data, Mapping):
+        value = data.get(key)
+        return None if value is None else value[0]
+    if isinstance(data, Sequence) and data and isinstance(data[0], Mapping):
+        return data[0].get(key)
+    return None
+
+
+class TensorBoardImages:
+    """Writes ``image``, ``label`` and ``prediction`` of the first item of each evaluator run to TensorBoard.
+
+    The step is the evaluator's epoch, which a ``ValidationHandler`` sets to the trainer's. ``label`` and
+    ``prediction`` are written only when they are images of the same spatial size as ``image`` (not for class
+    labels).
+
+    Args:
+        summary_writer: the run's ``SummaryWriter``.
+    """
+
+    def __init__(self, summary_writer: Any) -> None:
+        self.writer = summary_writer
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        image = _first(engine.state.batch, "image")
+        if image is None or torch.as_tensor(image).ndim < 3:
+            return
+        images = {"image": image, "label": _first(engine.state.batch, "label"), "prediction": None}
+        images["prediction"] = _first(engine.state.output, "pred")
+        for tag, value in images.items():
+            if value is None:
+                continue
+            value = torch.as_tensor(value)
+            if value.ndim != torch.as_tensor(image).ndim or value.shape[1:] != torch.as_tensor(image).shape[1:]:
+                continue
+            # MONAI's PILReader lays out images as (C, W, H); transpose to TensorBoard's (C, H, W)
+            self.writer.add_image(tag, to_display_image(value).transpose(-1, -2), engine.state.epoch)
+
+
+def _hparam_value(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str):
+        return value
+    return json.dumps(value, default=str)
+
+
+class RunSummary:
+    """At the end of training: the best metric and its epoch, where the weights are, and what to run next.
+
+    Logs the path of the best ``model.pt`` and of ``model_final.pt``, the TensorBoard command and the evaluate
+    command (with this run's overrides), and writes the run's settings as TensorBoard hparams against the best and the
+    last validation metrics, so TensorBoard's HParams tab compares the runs of a sweep.
+
+    Args:
+        output_dir: the run folder.
+        validator: the validation engine, whose ``state`` holds the best metric; ``None`` when there is no validation.
+        summary_writer: the run's ``SummaryWriter``, or ``None``.
+        run_settings: the settings written as hparams.
+        bundle_root: the bundle folder, for the evaluate command.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        validator: Engine | None = None,
+        summary_writer: Any = None,
+        run_settings: Mapping[str, Any] | None = None,
+        bundle_root: str | None = None,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.validator = validator
+        self.writer = summary_writer
+        self.run_settings = dict(run_settings or {})
+        self.bundle_root = bundle_root
+        self._start = 0.0
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._started)
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def _started(self, engine: Engine) -> None:
+        self._start = time.perf_counter()
+
+    def best(self) -> tuple[str | None, float | None, int | None]:
+        """The key metric's name, best value and the epoch of the best, or ``None``s without validation."""
+        state = getattr(self.validator, "state", None)
+        name = getattr(state, "key_metric_name", None)
+        epoch = getattr(state, "best_metric_epoch", -1)
+        if name is None or epoch is None or epoch < 0:
+            return name, None, None
+        return name, float(state.best_metric), int(epoch)
+
+    def evaluate_command(self) -> str | None:
+        if self.bundle_root is None:
+            return None
+        configs = f"['{self.bundle_root}/configs/train.json','{self.bundle_root}/configs/evaluate.json']"
+        extra = cli_overrides(drop=("epochs", "resume", "max_minutes", "output_dir"))
+        words = ["--output_dir", str(self.output_dir), *extra]
+        return f'python -m monai.bundle run --config_file "{configs}" ' + shlex.join(words)
+
+    def __call__(self, engine: Engine) -> None:
+        name, value, epoch = self.best()
+        lines = [
+            f"finished {engine.state.epoch} of {engine.state.max_epochs} epochs in "
+            f"{format_seconds(time.perf_counter() - self._start)}"
+        ]
+        if value is not None:
+            lines.append(f"best {name} {value:.4f} at epoch {epoch}: {self.output_dir / 'model.pt'}")
+        lines.append(f"last state (for --resume true): {self.output_dir / 'model_final.pt'}")
+        lines.append(f"TensorBoard: tensorboard --logdir {self.output_dir}")
+        command = self.evaluate_command()
+        if command:
+            lines.append(f"evaluate: {command}")
+        if (self.output_dir / "train.log").is_file():
+            lines.append(f"log: {self.output_dir / 'train.log'}")
+        logger.info("run summary\n  %s", "\n  ".join(lines))
+        self._write_hparams(name, value)
+
+    def _write_hparams(self, name: str | None, best: float | None) -> None:
+        if self.writer is None or not self.run_settings:
+            return
+        from torch.utils.tensorboard.summary import hparams
+
+        metrics: dict[str, float] = {}
+        if best is not None:
+            metrics[f"best/{name}"] = best
+        for key, value in getattr(getattr(self.validator, "state", None), "metrics", {}).items():
+            if isinstance(value, int | float):
+                metrics[f"final/{key}"] = float(value)
+        settings = {k: _hparam_value(v) for k, v in self.run_settings.items()}
+        for summary in hparams(settings, metrics):
+            self.writer._get_file_writer().add_summary(summary)
+        for tag, value in metrics.items():
+            self.writer.add_scalar(tag, value, 0)
+        self.writer.flush()
