@@ -97,16 +97,14 @@ def test_expand_grid_is_the_cartesian_product_first_key_slowest():
     ids=["true", "false", "null", "float", "int", "list", "mixed-list", "word", "quoted", "expr", "ref", "not-number"],
 )
 def test_values_reach_the_bundle_with_their_type(text, expected):
-    """What monai.bundle's command line (python-fire) reads from the argument we pass is the value the user meant."""
+    """What monai.bundle's command line (python-fire) reads from the argument we pass is the value the user meant.
+
+    fire alone would pass ``--flag true`` on as the (truthy) string "true"; cli_literal is why it arrives as True.
+    """
     value = parse_value(text)
     assert value == expected and type(value) is type(expected)
     parsed = DefaultParseValue(cli_literal(value))
     assert parsed == expected and type(parsed) is type(expected)
-
-
-def test_fire_alone_would_keep_true_as_a_string():
-    # the reason for cli_literal: `--flag true` reaches the config as the (truthy) string "true"
-    assert DefaultParseValue("true") == "true" and DefaultParseValue("false") == "false"
 
 
 @pytest.mark.parametrize(
@@ -228,20 +226,25 @@ def _events(run_dir: Path, tags: dict[str, list[float]], start: int = 1) -> None
 
 
 def test_summarize_ranks_by_best_of_the_first_val_tag(tmp_path):
-    # val_z is written first, as a MONAI evaluator writes its key metric first: it is the default metric
-    _events(tmp_path / "a", {"val_z": [0.2, 0.5, 0.4], "val_a": [0.9, 0.9, 0.9], "train_loss": [3.0, 2.0, 1.0]})
-    _events(tmp_path / "b", {"val_z": [0.1, 0.3, 0.6], "val_a": [0.1, 0.1, 0.1], "train_loss": [3.0, 2.5, 2.4]})
+    # val_z is written first, as a MONAI evaluator writes its key metric first: it is the default metric.
+    # a peaks higher (0.7) but ends lower (0.4) than b (best = final = 0.6): ranked by best a leads, by final b would
+    _events(tmp_path / "a", {"val_z": [0.2, 0.7, 0.4], "val_a": [0.1, 0.1, 0.1], "train_loss": [3.0, 1.0, 2.0]})
+    _events(tmp_path / "b", {"val_z": [0.1, 0.3, 0.6], "val_a": [0.9, 0.9, 0.9], "train_loss": [3.0, 1.5, 1.4]})
     variants = [Variant(n, {"lr": n}, tmp_path / n) for n in ("a", "b", "c")]
     statuses = [{"status": "ok", "wall_s": 1.5}, {"status": "ok", "wall_s": 2.0}, {"status": "failed", "wall_s": 0.1}]
     rows, metric = summarize(variants, statuses)
     assert metric == "val_z"
-    assert [r["variant"] for r in rows] == ["b", "a", "c"]
-    assert rows[1] == {"variant": "a", "lr": "a", "status": "ok", "epochs": 3, "best": pytest.approx(0.5),
+    assert [r["variant"] for r in rows] == ["a", "b", "c"]
+    assert rows[0] == {"variant": "a", "lr": "a", "status": "ok", "epochs": 3, "best": pytest.approx(0.7),
                        "best_epoch": 2, "final": pytest.approx(0.4), "wall_s": 1.5}  # fmt: skip
     assert rows[2]["best"] is None and rows[2]["status"] == "failed"
-    loss_rows, tag = summarize(variants, statuses, metric="train_loss")  # loss tags rank lowest first
+    # loss tags rank lowest first: a's lowest loss (1.0, epoch 2) beats b's (1.4), though a ends higher (2.0 > 1.4)
+    loss_rows, tag = summarize(variants, statuses, metric="train_loss")
     assert tag == "train_loss" and [r["variant"] for r in loss_rows] == ["a", "b", "c"]
-    assert loss_rows[0]["best"] == 1.0 and loss_rows[0]["best_epoch"] == 3
+    assert loss_rows[0]["best"] == 1.0 and loss_rows[0]["best_epoch"] == 2 and loss_rows[0]["final"] == 2.0
+    # an explicit val tag where b leads on every epoch
+    val_a_rows, _ = summarize(variants, statuses, metric="val_a")
+    assert [r["variant"] for r in val_a_rows] == ["b", "a", "c"]
 
 
 def test_write_summary_csv_and_markdown(tmp_path):
