@@ -63,7 +63,9 @@ def test_read_mapping(tmp_path, raw, names, grey_to_index):
     path.write_text(json.dumps(raw))
     mapping = read_mapping(path)
     assert mapping.names == names and mapping.grey_to_index == grey_to_index
-    assert mapping.lut()[grey_to_index and max(grey_to_index)] >= 0 and mapping.lut()[1] == -1
+    lut = mapping.lut()
+    assert lut.shape == (256,) and {g: int(lut[g]) for g in grey_to_index} == grey_to_index
+    assert (np.delete(lut, list(grey_to_index)) == -1).all()  # every other grey value is unknown
     assert mapping.index_to_grey()[1] == min(g for g, i in grey_to_index.items() if i == 1)
 
 
