@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from medkit.data import synthetic_shapes
 from medkit.data.synthetic_shapes import SHAPE_CLASSES, generate_shapes_dataset, synthesize_shapes_image
 
 
@@ -29,10 +30,23 @@ def test_without_noise_the_label_is_exact():
     assert not np.array_equal(background[0], obj[0])
 
 
-def test_later_objects_occlude_earlier_ones():
-    # many objects in a small image must overlap; every labelled pixel still holds exactly one class
-    _, label = synthesize_shapes_image(np.random.default_rng(0), image_size=24, num_objects=(8, 8))
-    assert len(np.unique(label)) >= 3
+def test_later_objects_occlude_earlier_ones(monkeypatch):
+    # each object is replaced by a 4x4 square, object k at rows 2k..2k+3: object 1 covers the lower half of object 0
+    drawn = []
+
+    def square(rng, cls, center, size, shape):
+        rows, cols = np.meshgrid(np.arange(2 * len(drawn), 2 * len(drawn) + 4), np.arange(4), indexing="ij")
+        drawn.append(cls)
+        return rows.ravel(), cols.ravel()
+
+    monkeypatch.setattr(synthetic_shapes, "_shape_pixels", square)
+    image, label = synthesize_shapes_image(np.random.default_rng(2), image_size=24, num_objects=(2, 2), noise_std=0)
+    first, second = drawn
+    assert first != second  # this seed draws two different classes, so the overlap tells which object won
+    assert (label[0:2, :4] == first).all() and (label[2:6, :4] == second).all() and (label[6:, :] == 0).all()
+    colour_first, colour_second = image[0, 0], image[5, 0]
+    assert not np.array_equal(colour_first, colour_second)
+    assert (image[2:4, :4] == colour_second).all() and (image[0:2, :4] == colour_first).all()
 
 
 def test_all_classes_appear_and_dataset_is_reproducible(tmp_path):
