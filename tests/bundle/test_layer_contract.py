@@ -1,0 +1,73 @@
+"""What every bundle owes MONAI's tools and its users, checked over all bundles at once (cheap: no training)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT, _isolated_bundle_state
+
+from medkit.bundle.errors import UserError
+from medkit.bundle.overrides import check_override_keys
+
+BUNDLES = sorted(p.name for p in (REPO_ROOT / "bundles").iterdir() if (p / "configs" / "train.json").is_file())
+
+
+def test_all_bundles_are_found():
+    assert len(BUNDLES) == 8, BUNDLES
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_train_json_holds_only_what_is_particular(bundle):
+    train = REPO_ROOT / "bundles" / bundle / "configs" / "train.json"
+    lines = train.read_text().splitlines()
+    assert len(lines) <= 150, f"{train}: {len(lines)} lines"
+    text = train.read_text()
+    for wiring in ("CheckpointSaver", "CheckpointLoader", "TensorBoardStatsHandler", '"SupervisedTrainer"'):
+        assert wiring not in text, f"{train} wires {wiring} itself instead of medkit.bundle"
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_bundle_has_licence_and_standalone_inference(bundle):
+    root = REPO_ROOT / "bundles" / bundle
+    assert (root / "LICENSE").read_text().startswith((REPO_ROOT / "LICENSE").read_text()[:200])
+    inference = (root / "configs" / "inference.json").read_text()
+    assert '"evaluator"' in inference and '"network_def"' in inference  # InferProperties at the top level
+    assert set(re.findall(r"bundles/(\w+)", inference)) == {bundle}  # macros only into its own bundle
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_unknown_override_names_the_closest_key(bundle):
+    train = REPO_ROOT / "bundles" / bundle / "configs" / "train.json"
+    check_override_keys(["epochs", "output_dir", "seed"], [train])
+    with pytest.raises(UserError, match=r"unknown override --epoch: did you mean --epochs"):
+        check_override_keys(["epochs", "epoch"], [train])
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_loading_a_config_changes_nothing_until_run(bundle, tmp_path):
+    """``ConfigWorkflow.initialize()`` (what ``monai.bundle.load`` and pipelines call) writes no file and keeps
+    MetaTensor tracking and the RNG as they were."""
+    import torch
+    from monai.bundle import ConfigWorkflow
+    from monai.data import get_track_meta
+
+    os.chdir(REPO_ROOT)
+    out = tmp_path / "run"
+    for config, kind in (("train.json", "train"), ("inference.json", "inference")):
+        with _isolated_bundle_state(io.StringIO()):
+            state = torch.get_rng_state()
+            workflow = ConfigWorkflow(
+                config_file=str(REPO_ROOT / "bundles" / bundle / "configs" / config),
+                workflow_type=kind,
+                logging_file=False,
+                output_dir=str(out),
+            )
+            workflow.initialize()
+            assert get_track_meta() is True
+            assert torch.equal(torch.get_rng_state(), state)
+    assert not out.exists()
+    assert not Path(REPO_ROOT / "run_settings.json").exists()
