@@ -1,10 +1,9 @@
-"""MONAI DiceLoss(squared_pred=True) against the course's Dice formula, and DiceMSELoss on hand-computed values."""
+"""DiceMSELoss on hand-computed values: its Dice term (MONAI's squared_pred Dice) against the course's Dice formula."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from monai.losses import DiceLoss
 
 from medkit.losses import DiceMSELoss
 
@@ -22,8 +21,9 @@ def course_dice_loss(logits: torch.Tensor, labels: torch.Tensor, eps: float) -> 
     return 1 - dice.mean()
 
 
-def monai_dice(eps: float) -> DiceLoss:
-    return DiceLoss(squared_pred=True, softmax=True, to_onehot_y=True, smooth_nr=eps, smooth_dr=eps)
+def dice_term(eps: float) -> DiceMSELoss:
+    """DiceMSELoss with the MSE term off: only its Dice term, with smoothing ``eps``."""
+    return DiceMSELoss(dice_weight=1.0, mse_weight=0.0, smooth_nr=eps, smooth_dr=eps)
 
 
 @pytest.mark.parametrize(
@@ -37,16 +37,16 @@ def monai_dice(eps: float) -> DiceLoss:
     ],
     ids=["eps1", "eps0"],
 )
-def test_monai_squared_dice_matches_the_course_formula_by_hand(eps, expected):
-    assert monai_dice(eps)(LOGITS, LABELS).item() == pytest.approx(expected, abs=1e-6)
+def test_dice_term_matches_the_course_formula_by_hand(eps, expected):
+    assert dice_term(eps)(LOGITS, LABELS).item() == pytest.approx(expected, abs=1e-6)
     assert course_dice_loss(LOGITS, LABELS, eps).item() == pytest.approx(expected, abs=1e-6)
 
 
-def test_monai_squared_dice_matches_the_course_formula_on_random_batches():
+def test_dice_term_matches_the_course_formula_on_random_batches():
     torch.manual_seed(0)
     x = torch.randn(3, 6, 9, 11)
     y = torch.randint(0, 6, (3, 1, 9, 11)).float()
-    assert monai_dice(1e-6)(x, y).item() == pytest.approx(course_dice_loss(x, y, 1e-6).item(), abs=1e-6)
+    assert dice_term(1e-6)(x, y).item() == pytest.approx(course_dice_loss(x, y, 1e-6).item(), abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -91,8 +91,6 @@ LABELS_2 = LABELS.permute(3, 1, 2, 0)
     ids=["batch", "per-image"],
 )
 def test_batch_pools_the_course_sums_over_images(batch, expected):
-    loss = DiceLoss(squared_pred=True, softmax=True, to_onehot_y=True, smooth_nr=1.0, smooth_dr=1.0, batch=batch)
-    assert loss(LOGITS_2, LABELS_2).item() == pytest.approx(expected, abs=1e-6)
     assert DiceMSELoss(1.0, 0.0, smooth_nr=1.0, smooth_dr=1.0, batch=batch)(LOGITS_2, LABELS_2).item() == pytest.approx(
         expected, abs=1e-6
     )

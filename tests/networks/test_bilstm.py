@@ -53,15 +53,6 @@ def test_output_uses_the_backward_direction_final_state():
     torch.testing.assert_close(net(x), net.head(h_n[1]))
 
 
-def test_bce_with_logits_equals_sigmoid_then_bce():
-    logits = torch.tensor([[-3.0], [0.0], [0.7], [5.0]])
-    target = torch.tensor([[0.0], [1.0], [1.0], [0.0]])
-    expected = nn.BCELoss()(torch.sigmoid(logits), target)
-    torch.testing.assert_close(nn.BCEWithLogitsLoss()(logits, target), expected)
-    # hand-computed: mean of -log(1 - s(-3)), -log(s(0)), -log(s(0.7)), -log(1 - s(5))
-    assert expected.item() == pytest.approx((0.04859 + 0.69315 + 0.40319 + 5.00672) / 4, abs=1e-4)
-
-
 def test_registry_and_torchscript():
     net = get_network("bilstm", hidden_dim=4).eval()
     assert isinstance(net, BiLSTMClassifier)
