@@ -1,5 +1,6 @@
-"""Smoke test of bundles/endo_instrument_seg: finetuning, evaluation and inference as subprocesses; colorization
-pretraining, plain training with resume and the metadata in-process."""
+"""Smoke test of bundles/endo_instrument_seg: finetuning, evaluation and standalone inference as subprocesses;
+colorization pretraining, plain training with resume, MONAI's workflow and network checks and the metadata
+in-process."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, workflow_property_problems
 from PIL import Image
 
 from medkit.data.synthetic_endo import GREY_LEVELS, generate_endo_dataset
 
 CONFIGS = REPO_ROOT / "bundles" / "endo_instrument_seg" / "configs"
 TINY = ["--batch_size", "4", "--spatial_size", "[32,40]", "--channels", "[4,8,16]", "--num_workers", "0"]
+# the network and frame size of TINY, the overrides inference.json takes
+INFER_TINY = ["--spatial_size", "[32,40]", "--channels", "[4,8,16]", "--num_workers", "0"]
 
 
 def _layers(*names: str) -> str:
@@ -62,6 +65,8 @@ def test_finetune_loads_matching_layers_and_logs_the_skipped_ones(runs):
     assert all(
         f"{key}: " in log for key in ("val_dice_shaft", "val_dice_background", "val_dice_mean", "val_dice_mean_fg")
     )
+    assert "Epoch 2/2: train_loss" in log and "Iter: 1/" not in log  # one progress line per epoch
+    assert "best val_mean_dice" in log and str(runs["fine"] / "model.pt") in log  # the run summary
     settings = json.loads((runs["fine"] / "run_settings.json").read_text())
     assert settings["augmentation"] == "flips" and settings["pretrained_ckpt"].endswith("model.pt")
 
@@ -73,6 +78,7 @@ def test_loss_curves_share_one_chart(runs):
     tags = set(events.Tags()["scalars"])
     assert {"loss/train", "loss/validation", "train_loss", "val_mean_dice", "val_dice_clasper"} <= tags
     assert len(events.Scalars("loss/validation")) == 2
+    assert {"image", "label", "prediction"} <= set(events.Tags()["images"])
 
 
 def test_evaluate_writes_per_class_metrics_and_overlays(runs):
@@ -95,11 +101,11 @@ def test_inference_writes_grey_level_labels_at_input_size(runs, tmp_path):
     frame = Image.open(runs["data"] / "segmentation" / "test" / "images" / "test_0000.png")
     frame.resize((50, 37)).save(src / "odd.png")
     preds = tmp_path / "preds"
-    # a dataset_dir that does not exist proves the inference layer reads no training data
+    # inference.json runs on its own; a dataset_dir that does not exist proves it reads no training data
     run_bundle(
-        "run", "--config_file", _layers("train.json", "inference.json"), "--input_dir", str(src),
+        "run", "--config_file", str(CONFIGS / "inference.json"), "--input_dir", str(src),
         "--output_dir", str(preds), "--ckpt_path", str(runs["fine"] / "model.pt"),
-        "--dataset_dir", str(tmp_path / "no_training_data_here"), *TINY,
+        "--dataset_dir", str(tmp_path / "no_training_data_here"), *INFER_TINY,
     )  # fmt: skip
     pred = np.asarray(Image.open(preds / "odd.png"))
     assert pred.shape == (37, 50) and pred.dtype == np.uint8 and set(np.unique(pred)) <= set(GREY_LEVELS)
@@ -113,8 +119,28 @@ def test_plain_training_and_resume(runs):
     resumed = run_bundle_in_process("run", "--config_file", str(CONFIGS / "train.json"), "--epochs", "2",
                                     "--resume", "true", *common)  # fmt: skip
     log = resumed.stdout + resumed.stderr
-    assert "Restored all variables" in log and "Epoch: 2/2" in log and "Epoch: 1/2" not in log
+    assert "Restored all variables" in log and "Epoch 2/2:" in log and "Epoch 1/2:" not in log
     assert torch.load(out / "model_final.pt", weights_only=True)["trainer"]["iteration"] == 2 * 2
+
+
+@pytest.mark.parametrize("workflow_type, config", [("train", "train.json"), ("inference", "inference.json")])
+def test_monai_workflow_properties(runs, tmp_path, workflow_type, config):
+    overrides = {"output_dir": str(tmp_path / "o"), "spatial_size": [32, 40], "channels": [4, 8, 16]}
+    if workflow_type == "train":
+        overrides["dataset_dir"] = str(runs["data"])
+    else:
+        frames = runs["data"] / "segmentation" / "test"
+        overrides.update(input_dir=str(frames), ckpt_path=str(runs["fine"] / "model.pt"))
+    assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
+
+
+def test_verify_net_in_out():
+    # num_classes as in the metadata: inference.json otherwise reads it from the mapping.json of a trained run
+    proc = run_bundle_in_process(
+        "verify_net_in_out", "network_def", "--meta_file", str(CONFIGS / "metadata.json"),
+        "--config_file", str(CONFIGS / "inference.json"), "--num_classes", "4",
+    )  # fmt: skip
+    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
 
 
 def test_metadata_verifies_against_the_shipped_schema():
