@@ -1,23 +1,13 @@
-"""Mean ± standard deviation tables over groups of runs (e.g. the seeds of each loss in a sweep)."""
+"""Mean ± standard deviation tables over groups of runs (e.g. the seeds of each loss in a sweep), through pandas."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+
 __all__ = ["format_markdown", "mean_std_table"]
-
-
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (``ddof=1``; 0 for one value) of the non-NaN ``values``."""
-    finite = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    if not finite:
-        return math.nan, math.nan
-    mean = sum(finite) / len(finite)
-    if len(finite) == 1:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in finite) / (len(finite) - 1))
 
 
 def mean_std_table(
@@ -25,10 +15,14 @@ def mean_std_table(
 ) -> list[dict[str, Any]]:
     """Groups ``rows`` by ``rows[group_key]`` and gives each column's mean and sample std within each group.
 
+    The statistics are pandas' ``groupby().agg(["mean", "std", "count"])``, skipping missing values. medkit keeps two
+    conventions on top: the std of a single value is 0 rather than pandas' NaN (one run has no spread to report), and
+    group names are the ``str()`` of each row's value, so ``order`` can list them as text.
+
     Args:
         rows: one mapping per run, e.g. ``{"loss": "dice", "seed": 0, "val_mean_iou": 0.61, ...}``.
         group_key: the key whose value defines the groups.
-        columns: the numeric keys to summarise; a missing key or NaN counts as no value.
+        columns: the numeric keys to summarise; a missing key, ``None`` or NaN counts as no value.
         order: group values in the order wanted; default the order of first appearance.
 
     Returns:
@@ -36,16 +30,24 @@ def mean_std_table(
 
     Raises:
         KeyError: if a row lacks ``group_key``.
+        ValueError: if a column holds a value that is not a number (the message names the column).
     """
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(str(row[group_key]), []).append(row)
-    names = [str(g) for g in order if str(g) in groups] if order else list(groups)
+    groups = pd.Series([str(row[group_key]) for row in rows], dtype=object, name=group_key)
+    values = pd.DataFrame([dict(row) for row in rows], index=groups.index).reindex(columns=list(columns))
+    for col in values:
+        try:
+            values[col] = pd.to_numeric(values[col]).astype(float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"column {col!r} of the runs table is not numeric: {exc}") from exc
+    stats = values.groupby(groups, sort=False).agg(["mean", "std", "count"])
+    runs = groups.groupby(groups, sort=False).size()
+    names = [str(g) for g in order if str(g) in runs.index] if order else list(runs.index)
     table = []
     for name in names:
-        entry: dict[str, Any] = {group_key: name, "n": len(groups[name])}
+        entry: dict[str, Any] = {group_key: name, "n": int(runs[name])}
         for col in columns:
-            entry[col], entry[f"{col}_std"] = _mean_std([r.get(col, math.nan) for r in groups[name]])
+            cell = stats.loc[name, col]
+            entry[col], entry[f"{col}_std"] = float(cell["mean"]), 0.0 if cell["count"] == 1 else float(cell["std"])
         table.append(entry)
     return table
 
@@ -53,7 +55,14 @@ def mean_std_table(
 def format_markdown(
     table: Sequence[Mapping[str, Any]], group_key: str, columns: Sequence[str], labels: Mapping[str, str] | None = None
 ) -> str:
-    """A Markdown table of :func:`mean_std_table` output, cells as ``mean ± std`` with 3 decimals."""
+    """A Markdown table of :func:`mean_std_table` output, cells as ``mean ± std`` with 3 decimals.
+
+    Args:
+        table: the rows returned by :func:`mean_std_table`.
+        group_key: the key that names each group (the first column).
+        columns: the summarised keys, in column order.
+        labels: optional column headers by key; default the key itself.
+    """
     labels = labels or {}
     head = [group_key, "runs", *(labels.get(c, c) for c in columns)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

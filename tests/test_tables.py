@@ -36,3 +36,13 @@ def test_markdown_cells():
     lines = text.splitlines()
     assert lines[0] == "| loss | runs | mean IoU |"
     assert lines[2] == "| dice | 3 | 0.600 ± 0.100 |"
+
+
+def test_values_read_as_text_are_numbers_and_text_is_an_error():
+    rows = [{"loss": "a", "iou": "0.5"}, {"loss": "a", "iou": None}, {"loss": "a", "iou": 0.7}]
+    (entry,) = mean_std_table(rows, "loss", ["iou"])
+    assert entry["n"] == 3 and entry["iou"] == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="column 'iou'.*'bad'"):
+        mean_std_table([{"loss": "a", "iou": "bad"}], "loss", ["iou"])
+    with pytest.raises(KeyError, match="loss"):
+        mean_std_table([{"iou": 0.1}], "loss", ["iou"])

@@ -129,11 +129,15 @@ def test_fetch_extracts_dsb_layout(tmp_path: Path, server: _Server, dsb_zip: tup
     assert server.requests == ["/stage1_train.zip"]
 
 
-def test_checksum_mismatch_raises_and_leaves_no_file(tmp_path: Path, dsb_zip: tuple[str, str]) -> None:
+def test_checksum_mismatch_raises_and_leaves_no_file(
+    tmp_path: Path, dsb_zip: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     url, digest = dsb_zip
     dest = tmp_path / "dl" / "stage1_train.zip"
-    with pytest.raises(ValueError, match=f"stage1_train.zip: expected {'0' * 64}, got {digest}"):
+    # documented change: the message names the expected digest; the downloaded one is in MONAI's log record
+    with caplog.at_level(logging.INFO), pytest.raises(ValueError, match=f"stage1_train.zip: expected {'0' * 64};"):
         download_file(url, dest, expected_sha256="0" * 64)
+    assert digest in caplog.text
     assert list(dest.parent.iterdir()) == []
 
     with pytest.raises(ValueError, match="sha256 mismatch"):
@@ -286,3 +290,46 @@ def test_script_subprocess_unreachable_url(tmp_path: Path) -> None:
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(error_lines) == 1 and error_lines[0].startswith(f"error: could not download {url} (")
     assert proc.stdout == ""
+
+
+def test_sha256_and_md5_both_checked(tmp_path: Path, server: _Server, dsb_zip: tuple[str, str]) -> None:
+    url, digest = dsb_zip
+    md5 = hashlib.md5((server.root / "stage1_train.zip").read_bytes()).hexdigest()
+    dl = tmp_path / "dl"
+    assert download_file(url, dl / "ok.zip", expected_sha256=digest.upper(), expected_md5=md5).is_file()
+    with pytest.raises(ValueError, match=f"md5 mismatch for .*bad.zip: expected {'1' * 32}"):
+        download_file(url, dl / "bad.zip", expected_sha256=digest, expected_md5="1" * 32)
+    assert sorted(p.name for p in dl.iterdir()) == ["ok.zip"]
+
+
+def test_monai_logs_go_through_logging_not_stdout(
+    tmp_path: Path, dsb_zip: tuple[str, str], capfd: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MONAI's ``monai.apps`` logger prints to stdout; medkit routes it through logging while it downloads."""
+    url, digest = dsb_zip
+    with caplog.at_level(logging.INFO):
+        download_file(url, tmp_path / "a.zip", expected_sha256=digest)
+        extract_archive(tmp_path / "a.zip", tmp_path / "out")
+    assert capfd.readouterr().out == ""
+    assert any(record.name == "monai.apps" for record in caplog.records)
+
+
+def test_extract_tgz_by_content_and_refuses_links_and_full_folders(tmp_path: Path) -> None:
+    archive = _write_archive(tmp_path / "ok.tar.gz", ["a/b.txt"]).rename(tmp_path / "ok.tgz")
+    out = extract_archive(archive, tmp_path / "out")
+    assert (out / "a" / "b.txt").is_file()
+    with pytest.raises(ValueError, match="not empty"):
+        extract_archive(archive, out)
+
+    linked = tmp_path / "link.tar"
+    with tarfile.open(linked, "w") as tf:
+        info = tarfile.TarInfo("inside")
+        info.type, info.linkname = tarfile.SYMTYPE, "a.txt"
+        tf.addfile(info)
+    with pytest.raises(ValueError, match="'inside'.*links are not allowed"):
+        extract_archive(linked, tmp_path / "out2")
+    assert list((tmp_path / "out2").iterdir()) == []
+
+    (tmp_path / "plain.txt").write_text("not an archive")
+    with pytest.raises(ValueError, match="unsupported archive format: .*plain.txt"):
+        extract_archive(tmp_path / "plain.txt", tmp_path / "out3")

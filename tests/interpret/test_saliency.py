@@ -57,3 +57,25 @@ def test_saliency_reaches_the_input_through_frozen_vgg_and_leaves_weights_alone(
     assert sal.shape == (2, 32, 32) and torch.all(sal >= 0) and sal.sum() > 0
     assert all(p.grad is None for p in net.parameters())
     assert net.training and net.head.training  # mode restored
+
+
+def test_per_sample_class_and_smoothgrad_of_a_linear_model_equals_the_vanilla_map():
+    two = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 2.0, 0.0, -4.0]])
+    x = torch.rand(2, 1, 2, 2)
+    expected = torch.tensor([[[1.0, 1.0], [1.0, 1.0]], [[0.0, 2.0], [0.0, 4.0]]])
+    torch.testing.assert_close(saliency_map(_linear(two), x, class_idx=torch.tensor([0, 1])), expected)
+    # the gradient of a linear model does not depend on the noise, so the RMS over noisy copies is the plain gradient
+    smooth = saliency_map(_linear(two), x, class_idx=torch.tensor([0, 1]), n_samples=4)
+    torch.testing.assert_close(smooth, expected)
+    assert saliency_map(_linear(two), x[:0]).shape == (0, 2, 2)
+
+
+def test_parameter_gradients_and_input_are_left_as_they_were():
+    net = _linear(torch.tensor([[1.0, -1.0, 2.0, 0.0], [3.0, 0.0, 0.0, 1.0]]))
+    net[1].weight.grad = torch.full_like(net[1].weight, 7.0)
+    x = torch.rand(3, 1, 2, 2)
+    saliency_map(net, x, n_samples=2)
+    assert torch.all(net[1].weight.grad == 7.0) and net[1].bias.grad is None
+    assert not x.requires_grad and x.grad is None
+    with pytest.raises(ValueError, match="n_samples must be >= 0, got -1"):
+        saliency_map(net, x, n_samples=-1)

@@ -68,3 +68,22 @@ def test_load_pretrained_errors(tmp_path):
     torch.save({"other.weight": torch.zeros(1)}, tmp_path / "unrelated.pt")
     with pytest.raises(ValueError, match="no tensor matches"):
         load_pretrained(target, tmp_path / "unrelated.pt")
+
+
+def test_exclude_vars_and_mapping():
+    pretrained, target = _pair()
+    state = pretrained.state_dict()
+    before = target.encoders[1][0].weight.detach().clone()
+    pattern = r"^encoders\.1\.0\."
+    loaded, skipped = load_matching_state_dict(target, state, exclude_vars=pattern)
+    assert "encoders.1.0.weight" not in loaded
+    assert skipped["encoders.1.0.weight"] == f"excluded by exclude_vars {pattern!r}"
+    torch.testing.assert_close(target.encoders[1][0].weight, before)
+
+    renamed = {("old." + k if k == "decoders.0.up.weight" else k): v for k, v in state.items()}
+    loaded, skipped = load_matching_state_dict(
+        target, renamed, mapping={"old.decoders.0.up.weight": "decoders.0.up.weight"}
+    )
+    assert "decoders.0.up.weight" in loaded and "old.decoders.0.up.weight" not in skipped
+    assert "decoders.0.up.weight" not in skipped
+    torch.testing.assert_close(target.decoders[0].up.weight, state["decoders.0.up.weight"])
