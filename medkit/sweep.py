@@ -42,6 +42,7 @@ from typing import Any
 
 from medkit.bundle.cli_values import cli_literal, parse_set, parse_value, split_values
 from medkit.bundle.lookup import find_bundle
+from medkit.bundle.overrides import check_override_keys, cli_override_keys
 from medkit.curves import best_and_worst, metric_mode, plot_curves, plot_groups, read_scalars
 from medkit.utils import save_json
 
@@ -167,10 +168,17 @@ def plan_sweep(
     extra_args: Sequence[str] = (),
     bundles_root: str | os.PathLike | None = None,
 ) -> tuple[Path, list[Variant]]:
-    """The sweep folder ``runs_root/<bundle>/<name>`` and its variants (grid order), commands included."""
+    """The sweep folder ``runs_root/<bundle>/<name>`` and its variants (grid order), commands included.
+
+    Raises:
+        UserError: for a ``--set`` key or an override after ``--`` that the bundle's configs do not define, naming
+            the closest known keys, before any variant runs.
+    """
     if not name or _UNSAFE.search(name):
         raise ValueError(f"sweep name {name!r} must be non-empty and use only letters, digits, . _ = + -")
     bundle_name, files = resolve_configs(bundle, configs, bundles_root)
+    extra_keys = cli_override_keys(["run", *extra_args])[0]
+    check_override_keys([key for key, _ in sets] + extra_keys, files)
     sweep_dir = Path(runs_root) / bundle_name / name
     variants, seen = [], set()
     for overrides in expand_grid(sets):

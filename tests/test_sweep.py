@@ -158,12 +158,22 @@ def test_resolve_configs(monkeypatch, tmp_path):
 
 def test_plan_sweep_folders(monkeypatch, tmp_path):
     monkeypatch.chdir(REPO_ROOT)
-    sweep_dir, variants = plan_sweep("nuclei_seg", "s1", [("a", ["x/y", "x y"])], runs_root=tmp_path)
+    sweep_dir, variants = plan_sweep("nuclei_seg", "s1", [("loss_name", ["x/y", "x y"])], runs_root=tmp_path)
     assert sweep_dir == tmp_path / "nuclei_seg" / "s1"
-    assert [v.name for v in variants] == ["a=x-y", "a=x-y__1"]  # same sanitised name: made unique
-    assert variants[0].command[-2:] == ["--output_dir", str(sweep_dir / "a=x-y")]
+    assert [v.name for v in variants] == ["loss_name=x-y", "loss_name=x-y__1"]  # same sanitised name: made unique
+    assert variants[0].command[-2:] == ["--output_dir", str(sweep_dir / "loss_name=x-y")]
     with pytest.raises(ValueError, match="sweep name"):
         plan_sweep("nuclei_seg", "a/b", [], runs_root=tmp_path)
+
+
+def test_plan_sweep_refuses_unknown_keys_before_any_run(monkeypatch, tmp_path):
+    monkeypatch.chdir(REPO_ROOT)
+    with pytest.raises(ValueError, match=r"unknown override --learning_rat: did you mean --learning_rate\?"):
+        plan_sweep("nuclei_seg", "s", [("learning_rat", ["1e-3"])], runs_root=tmp_path)
+    with pytest.raises(ValueError, match=r"unknown override --epoch: did you mean --epochs\?"):
+        plan_sweep("nuclei_seg", "s", [("seed", ["0"])], runs_root=tmp_path, extra_args=["--epoch", "2"])
+    plan_sweep("nuclei_seg", "s", [("network_def#channels", ["[4,8]"])], runs_root=tmp_path, extra_args=["--epochs=2"])
+    assert not tmp_path.joinpath("nuclei_seg").exists()
 
 
 def _variant(tmp_path: Path, name: str, code: str) -> Variant:

@@ -179,15 +179,17 @@ def build_evaluator(
 ) -> SupervisedEvaluator:
     """A MONAI ``SupervisedEvaluator`` with medkit's standard handlers attached.
 
-    Attached in this order: the weights loader (``load_path``), the metric log line of each run, TensorBoard metrics
-    and images (``summary_writer``), ``handlers``, and the best-weights checkpoint (``checkpoint_dir``).
+    Attached in this order: ``handlers`` (so the metrics they add are logged), the weights loader (``load_path``,
+    run when the evaluator starts), the metric log line of each run, TensorBoard metrics and images
+    (``summary_writer``), and the best-weights checkpoint (``checkpoint_dir``).
 
     Args:
         device: where the network runs.
         val_data_loader: the batches to score or predict.
         network: the network.
         key_val_metric: ``{name: metric}`` that picks the best weights; ``None`` for inference.
-        handlers: bundle handlers (reports, figures, writers).
+        handlers: bundle handlers (reports, figures, writers, per-class metrics); ``val_handlers`` in ``kwargs``
+            are the same.
         load_path: weights to load before running (a ``model.pt`` or a full checkpoint with a ``model`` entry).
         checkpoint_dir: save ``model.pt`` there whenever the key metric improves; ``None`` saves nothing.
         summary_writer: TensorBoard writer for the metrics and the first image of each run; ``None`` writes none.
@@ -199,11 +201,14 @@ def build_evaluator(
     Returns:
         The evaluator, ready to ``run()`` or to be run by a ``ValidationHandler``.
     """
+    # the bundle's handlers go first, so metrics they add (per-class scores) are in state.metrics when logged
+    val_handlers = [*(kwargs.pop("val_handlers", None) or ()), *handlers]
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=val_data_loader,
         network=network,
         key_val_metric=dict(key_val_metric) if key_val_metric else None,
+        val_handlers=[h for h in val_handlers if h is not None] or None,
         non_blocking=non_blocking,
         **kwargs,
     )
@@ -214,7 +219,6 @@ def build_evaluator(
         TensorBoardStatsHandler(summary_writer, iteration_log=False).attach(evaluator)
         if as_bool(log_images):
             TensorBoardImages(summary_writer).attach(evaluator)
-    _attach_all(evaluator, handlers)
     if checkpoint_dir is not None and key_val_metric:
         CheckpointSaver(
             save_dir=str(checkpoint_dir),

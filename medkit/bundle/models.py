@@ -19,6 +19,8 @@ __all__ = ["MODEL_FILENAME", "default_checkpoint", "publish_model"]
 logger = logging.getLogger(__name__)
 
 MODEL_FILENAME = "model.pt"
+# run files that stay behind: the split lists the local paths of the training data
+_PRIVATE = frozenset({"datalist.json"})
 
 
 def default_checkpoint(bundle_root: str | os.PathLike, default_run: str | os.PathLike | None = None) -> str:
@@ -45,6 +47,9 @@ def default_checkpoint(bundle_root: str | os.PathLike, default_run: str | os.Pat
 def publish_model(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike, name: str = MODEL_FILENAME) -> Path:
     """Copies ``<run_dir>/<name>`` (a run's best weights) to ``<bundle_dir>/models/model.pt``, atomically.
 
+    The run's JSON files (``run_settings.json``, and what inference reads next to the weights, such as
+    ``mapping.json``) go along; ``datalist.json`` does not, since it lists the local paths of the training data.
+
     Args:
         bundle_dir: the bundle folder (holding ``configs/``).
         run_dir: the training run folder.
@@ -66,4 +71,8 @@ def publish_model(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike, nam
     shutil.copyfile(source, tmp)
     os.replace(tmp, target)
     logger.info("published %s as %s", source, target)
+    for sidecar in sorted(Path(run_dir).glob("*.json")):
+        if sidecar.name not in _PRIVATE:
+            shutil.copyfile(sidecar, models / sidecar.name)
+            logger.info("published %s", models / sidecar.name)
     return target

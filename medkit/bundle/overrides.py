@@ -112,7 +112,10 @@ def check_override_keys(keys: Iterable[str], config_files: Sequence[str | os.Pat
         parent = key.rpartition(_ID_SEP)[0]
         if parent and _is_component(merged, parent):
             continue
-        close = difflib.get_close_matches(key, sorted(ids | MONAI_RUN_ARGS), n=3, cutoff=0.6)
+        # a top-level key is compared with top-level ids, a nested one with nested ids of the same depth
+        depth = key.count(_ID_SEP)
+        same_depth = sorted(i for i in ids | MONAI_RUN_ARGS if i.count(_ID_SEP) == depth)
+        close = difflib.get_close_matches(key, same_depth, n=3, cutoff=0.6)
         hint = f"did you mean {' or '.join('--' + c for c in close)}? " if close else ""
         names = ", ".join(str(p) for p in config_files)
         raise UserError(f"unknown override --{key}: {hint}no such key in {names} (nested keys are joined with '#')")

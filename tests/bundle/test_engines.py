@@ -144,3 +144,26 @@ def test_evaluator_loads_weights_before_running(tmp_path):
     evaluator = _evaluator(net, load_path=tmp_path / "ck.pt")
     evaluator.run()
     assert all(torch.count_nonzero(v) == 0 for v in net.state_dict().values())
+
+
+def test_bundle_handlers_run_before_logging():
+    """A handler that adds a metric (per-class scores) runs before TensorBoard writes the epoch's metrics."""
+    from ignite.engine import Events
+
+    class AddMetric:
+        def attach(self, engine):
+            engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.state.metrics.update(extra=0.5))
+
+    class Writer:
+        tags: list[str] = []
+
+        def add_scalar(self, tag, value, step):
+            self.tags.append(tag)
+
+        def flush(self):
+            pass
+
+    net, _, _ = _parts()
+    writer = Writer()
+    _evaluator(net, handlers=[AddMetric()], summary_writer=writer).run()
+    assert "extra" in writer.tags and "val_mse" in writer.tags

@@ -92,3 +92,16 @@ def test_default_checkpoint_prefers_published_weights(tmp_path):
     assert published.read_bytes() == b"run" and default_checkpoint(bundle, run) == str(published)
     with pytest.raises(UserError, match="missing/model.pt does not exist"):
         publish_model(bundle, tmp_path / "missing")
+
+
+def test_publish_takes_the_sidecars_inference_needs_but_not_the_split(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("model.pt", "mapping.json", "run_settings.json", "datalist.json"):
+        (run / name).write_text(name)
+    publish_model(tmp_path / "b", run)
+    assert sorted(p.name for p in (tmp_path / "b" / "models").iterdir()) == [
+        "mapping.json",
+        "model.pt",
+        "run_settings.json",
+    ]
