@@ -30,7 +30,7 @@ import torch
 from monai.bundle import ConfigParser
 from torch.utils.data import DataLoader, TensorDataset
 
-from medkit.bench import bundle_parser, seconds_per_bundle_iteration
+from medkit.bench import bundle_parser, seconds_per_bundle_iteration, start_bundle_run
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = REPO / "bundles" / "pcam_transfer" / "configs" / "train.json"
@@ -49,7 +49,7 @@ def bench_bundle(data: Path, out: Path, iterations: int, warmup: int, overrides:
 def bench_plain(data: Path, out: Path, iterations: int, warmup: int, overrides: dict) -> float:
     """Seconds per iteration of a plain PyTorch loop over pre-processed tensors of the same training split."""
     parser = _parser(data, out, overrides)
-    parser.get_parsed_content("initialize")
+    start_bundle_run(parser)
     device = parser.get_parsed_content("device")
     net = parser.get_parsed_content("network")
     loss_fn = parser.get_parsed_content("loss")

@@ -28,7 +28,7 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigParser
 
-from medkit.bench import bundle_parser, seconds_per_bundle_iteration
+from medkit.bench import bundle_parser, seconds_per_bundle_iteration, start_bundle_run
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "nuclei_seg" / "configs"
@@ -55,7 +55,7 @@ def bench_bundle(data: Path, out: Path, iterations: int, warmup: int, overrides:
 
 def bench_plain(data: Path, out: Path, iterations: int, warmup: int, overrides: dict, fixed: bool) -> float:
     parser = _parser(data, out, overrides)
-    parser.get_parsed_content("initialize")
+    start_bundle_run(parser)
     device = parser.get_parsed_content("device")
     net = parser.get_parsed_content("network")
     loss_fn = parser.get_parsed_content("loss")
@@ -90,7 +90,7 @@ def bench_plain(data: Path, out: Path, iterations: int, warmup: int, overrides: 
 
 def seconds_per_epoch(data: Path, out: Path, overrides: dict) -> float:
     parser = _parser(data, out, {**overrides, "epochs": 2})
-    parser.get_parsed_content("initialize")
+    start_bundle_run(parser)
     trainer = parser.get_parsed_content("train#trainer")
     starts: dict[int, float] = {}
     ends: dict[int, float] = {}
