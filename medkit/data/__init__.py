@@ -57,57 +57,55 @@ from medkit.data.synthetic_pcam import generate_pcam_dataset
 from medkit.data.synthetic_retina import generate_retina_dataset, synthesize_fundus
 
 __all__ = [
-    "check_dna_items",
-    "pad_collate",
-    "prepare_dna_datalists",
-    "read_dna_dataset",
-    "read_fasta",
-    "read_label_file",
-    "read_sequence_table",
-    "check_nuclei_items",
-    "find_dsb_root",
-    "list_images",
-    "load_datalist",
-    "prepare_nuclei_datalists",
-    "read_dsb_stage1",
-    "read_image_mask_pairs",
-    "read_nuclei_dataset",
-    "save_datalist",
-    "split_items",
-]
-
-__all__ += ["generate_pcam_dataset", "list_patches", "prepare_pcam_datalists", "read_pcam_folder"]
-
-__all__ += ["prepare_fashion_datalists", "read_fashion_inputs", "read_fashion_split", "read_idx", "write_idx"]
-
-__all__ += [
     "RETINA_LAYOUTS",
-    "check_retina_items",
-    "estimate_fov",
-    "generate_retina_dataset",
-    "prepare_retina_datalists",
-    "read_retina_split",
-    "synthesize_fundus",
-]
-
-
-__all__ += [
     "ClassMapping",
+    "check_dna_items",
+    "check_label_items",
     "check_label_values",
+    "check_nuclei_items",
+    "check_retina_items",
     "endovis2017_mapping",
-    "list_frames",
-    "prepare_colorization_datalists",
-    "prepare_endo_datalists",
-    "read_endovis2017",
-    "read_mapping",
-]
-
-__all__ += ["check_label_items", "prepare_shapes_datalists", "read_class_names", "read_label_pairs"]
-__all__ += [
+    "estimate_fov",
+    "find_dsb_root",
     "find_medmnist_npz",
     "generate_medmnist_npz",
+    "generate_pcam_dataset",
+    "generate_retina_dataset",
+    "list_frames",
+    "list_images",
     "list_medmnist_inputs",
+    "list_patches",
+    "load_datalist",
     "medmnist_task_info",
+    "pad_collate",
+    "prepare_colorization_datalists",
+    "prepare_dna_datalists",
+    "prepare_endo_datalists",
+    "prepare_fashion_datalists",
     "prepare_medmnist_datalists",
+    "prepare_nuclei_datalists",
+    "prepare_pcam_datalists",
+    "prepare_retina_datalists",
+    "prepare_shapes_datalists",
+    "read_class_names",
+    "read_dna_dataset",
+    "read_dsb_stage1",
+    "read_endovis2017",
+    "read_fashion_inputs",
+    "read_fashion_split",
+    "read_fasta",
+    "read_idx",
+    "read_image_mask_pairs",
+    "read_label_file",
+    "read_label_pairs",
+    "read_mapping",
     "read_medmnist_npz",
+    "read_nuclei_dataset",
+    "read_pcam_folder",
+    "read_retina_split",
+    "read_sequence_table",
+    "save_datalist",
+    "split_items",
+    "synthesize_fundus",
+    "write_idx",
 ]
