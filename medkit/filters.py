@@ -20,6 +20,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 
+from medkit.utils import build_by_name
+
 __all__ = [
     "KERNELS",
     "box_kernel",
@@ -145,8 +147,4 @@ def get_kernel(name: str, **kwargs) -> np.ndarray:
     Raises:
         ValueError: if ``name`` is unknown; the message lists the known names.
     """
-    try:
-        builder = KERNELS[name]
-    except KeyError:
-        raise ValueError(f"unknown kernel {name!r}; known: {sorted(KERNELS)}") from None
-    return builder(**kwargs)
+    return build_by_name(KERNELS, name, "kernel", **kwargs)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["as_bool", "save_json"]
-__all__ += ["select"]
+__all__ = ["as_bool", "build_by_name", "save_json", "select"]
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> Path:
@@ -52,3 +52,16 @@ def select(options: dict[str, Any], key: str, what: str = "option") -> Any:
     if key not in options:
         raise ValueError(f"unknown {what} {key!r}; choose one of {sorted(options)}")
     return options[key]
+
+
+def build_by_name(builders: Mapping[str, Callable[..., Any]], name: str, what: str, /, **kwargs: Any) -> Any:
+    """Calls ``builders[name](**kwargs)``: the lookup behind name registries such as ``get_network``.
+
+    Raises:
+        ValueError: naming ``what`` and the unknown ``name``, and listing the known names.
+    """
+    try:
+        builder = builders[name]
+    except KeyError:
+        raise ValueError(f"unknown {what} {name!r}; known: {sorted(builders)}") from None
+    return builder(**kwargs)

@@ -44,3 +44,12 @@ def test_select_names_the_bad_choice():
     assert select({"a": 1, "b": 2}, "b") == 2
     with pytest.raises(ValueError, match=r"unknown loss 'c'; choose one of \['a', 'b'\]"):
         select({"a": 1, "b": 2}, "c", "loss")
+
+
+def test_build_by_name_calls_the_builder_and_lists_known_names():
+    from medkit.utils import build_by_name
+
+    builders = {"pair": lambda name="x", what=1: (name, what)}
+    assert build_by_name(builders, "pair", "thing", name="y", what=2) == ("y", 2)
+    with pytest.raises(ValueError, match=r"unknown thing 'c'; known: \['pair'\]"):
+        build_by_name(builders, "c", "thing")

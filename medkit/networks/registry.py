@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from medkit.utils import build_by_name
+
 __all__ = ["NETWORKS", "get_network", "register_network"]
 
 NETWORKS: dict[str, Callable[..., nn.Module]] = {}
@@ -29,8 +31,4 @@ def get_network(name: str, **kwargs) -> nn.Module:
     Raises:
         ValueError: if ``name`` is unknown; the message lists the known names.
     """
-    try:
-        builder = NETWORKS[name]
-    except KeyError:
-        raise ValueError(f"unknown network {name!r}; known: {sorted(NETWORKS)}") from None
-    return builder(**kwargs)
+    return build_by_name(NETWORKS, name, "network", **kwargs)
