@@ -8,7 +8,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["as_bool", "build_by_name", "save_json", "select"]
+import numpy as np
+
+__all__ = ["as_bool", "as_image_size", "build_by_name", "save_json", "select"]
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> Path:
@@ -65,3 +67,17 @@ def build_by_name(builders: Mapping[str, Callable[..., Any]], name: str, what: s
     except KeyError:
         raise ValueError(f"unknown {what} {name!r}; known: {sorted(builders)}") from None
     return builder(**kwargs)
+
+
+def as_image_size(image_size: int | tuple[int, int], min_size: int) -> tuple[int, int]:
+    """Checks a generator's ``image_size`` (one int for a square, or ``(H, W)``) and returns it as ``(H, W)``.
+
+    Raises:
+        ValueError: naming the bad value, if it is not an int or a pair of ints, or a side is under ``min_size``.
+    """
+    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size):
+        raise ValueError(f"image_size must be an int or a pair of ints (H, W), got {image_size!r}")
+    if min(size) < min_size:
+        raise ValueError(f"image_size must be at least {min_size} pixels on each side, got {image_size!r}")
+    return int(size[0]), int(size[1])

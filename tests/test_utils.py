@@ -53,3 +53,26 @@ def test_build_by_name_calls_the_builder_and_lists_known_names():
     assert build_by_name(builders, "pair", "thing", name="y", what=2) == ("y", 2)
     with pytest.raises(ValueError, match=r"unknown thing 'c'; known: \['pair'\]"):
         build_by_name(builders, "c", "thing")
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [(40, (40, 40)), ((40, 50), (40, 50)), ([48, 32], (48, 32))],
+    ids=["square", "tuple", "list"],
+)
+def test_as_image_size(value, expected):
+    from medkit.utils import as_image_size
+
+    assert as_image_size(value, 32) == expected
+
+
+@pytest.mark.parametrize(
+    "value,match",
+    [((40, 40, 3), "an int or a pair of ints"), ((True, 40), "an int or a pair of ints"), ((10, 40), "at least 32")],
+    ids=["three-sides", "bool", "too-small"],
+)
+def test_as_image_size_rejects(value, match):
+    from medkit.utils import as_image_size
+
+    with pytest.raises(ValueError, match=match):
+        as_image_size(value, 32)

@@ -24,6 +24,8 @@ import numpy as np
 from PIL import Image
 from skimage.filters import gaussian
 
+from medkit.utils import as_image_size
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["generate_retina_dataset", "synthesize_fundus"]
@@ -32,15 +34,6 @@ _MIN_SIZE = 48
 # how much a vessel of full contrast darkens the red, green and blue channels
 _VESSEL_ABSORPTION = np.array([0.25, 0.6, 0.45])
 _MIN_RADIUS = 0.75  # thinner vessels could fall between pixel centres and break up in the mask
-
-
-def _as_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
-    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size):
-        raise ValueError(f"image_size must be an int or a pair of ints (H, W), got {image_size!r}")
-    if min(size) < _MIN_SIZE:
-        raise ValueError(f"image_size must be at least {_MIN_SIZE} pixels on each side, got {image_size!r}")
-    return int(size[0]), int(size[1])
 
 
 def _grow_tree(
@@ -111,7 +104,7 @@ def synthesize_fundus(
         ``(image, vessels, fov)``: ``image`` uint8 ``(H, W, 3)`` RGB; ``vessels`` and ``fov`` boolean ``(H, W)``, with
         every vessel pixel inside the FOV.
     """
-    size = _as_size(image_size)
+    size = as_image_size(image_size, _MIN_SIZE)
     h, w = size
     center = np.array([h / 2, w / 2]) + rng.normal(0, 0.01 * min(size), 2)
     fov_radius = 0.46 * min(size) * rng.uniform(0.95, 1.0)
@@ -208,7 +201,7 @@ def generate_retina_dataset(
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if high is not None and value > high:
             raise ValueError(f"{name} must be at most {high} (test images are numbered 01-20), got {value}")
-    size = _as_size(image_size)
+    size = as_image_size(image_size, _MIN_SIZE)
     root = Path(root)
     train_fraction = _write_split(root, "training", list(range(21, 21 + num_train)), int(seed), size)
     test_fraction = _write_split(root, "test", list(range(1, 1 + num_test)), int(seed), size)
