@@ -24,6 +24,8 @@ import numpy as np
 from PIL import Image
 from skimage.filters import gaussian
 
+from medkit.utils import as_image_size
+
 __all__ = ["CLASSES", "GREY_LEVELS", "generate_endo_dataset", "synthesize_endo_frame"]
 
 logger = logging.getLogger(__name__)
@@ -32,15 +34,6 @@ CLASSES = ("background", "shaft", "clasper", "probe")
 GREY_LEVELS = (0, 85, 170, 255)
 _MIN_SIZE = 32
 _SPLITS = {"train": 0, "validation": 1, "test": 2, "train_cor": 3, "validation_cor": 4}
-
-
-def _as_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
-    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size):
-        raise ValueError(f"image_size must be an int or a pair of ints (H, W), got {image_size!r}")
-    if min(size) < _MIN_SIZE:
-        raise ValueError(f"image_size must be at least {_MIN_SIZE} pixels on each side, got {image_size!r}")
-    return int(size[0]), int(size[1])
 
 
 def _tissue(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
@@ -98,13 +91,19 @@ def _entry(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray,
     return origin, float(np.arctan2(d[0], d[1]) + rng.uniform(-0.3, 0.3))
 
 
-def _draw_grasper(rng, size, rgb, labels) -> None:
+def _place(rng, size, length_range, half_range) -> tuple[np.ndarray, float, float, float, np.ndarray, np.ndarray]:
+    """An instrument entering from the border: origin, angle, length, half width, and the along/across coordinates."""
     h, w = size
     scale = np.sqrt(h * w) / 100.0
     origin, angle = _entry(rng, size)
-    length = rng.uniform(0.35, 0.6) * np.hypot(h, w)
-    half = rng.uniform(3.0, 5.5) * scale
+    length = rng.uniform(*length_range) * np.hypot(h, w)
+    half = rng.uniform(*half_range) * scale
     u, v = _axis_coords(size, origin, angle)
+    return origin, angle, length, half, u, v
+
+
+def _draw_grasper(rng, size, rgb, labels) -> None:
+    origin, angle, length, half, u, v = _place(rng, size, (0.35, 0.6), (3.0, 5.5))
     shaft = (u >= 0) & (u <= length) & (np.abs(v) <= half)
     level = rng.uniform(0.12, 0.25)
     rgb[shaft] = (_cylinder(v, half, level)[shaft])[:, None] * np.array([1.0, 1.0, 1.05])
@@ -121,12 +120,7 @@ def _draw_grasper(rng, size, rgb, labels) -> None:
 
 
 def _draw_probe(rng, size, rgb, labels) -> None:
-    h, w = size
-    scale = np.sqrt(h * w) / 100.0
-    origin, angle = _entry(rng, size)
-    length = rng.uniform(0.3, 0.55) * np.hypot(h, w)
-    half = rng.uniform(2.0, 3.2) * scale
-    u, v = _axis_coords(size, origin, angle)
+    _, _, length, half, u, v = _place(rng, size, (0.3, 0.55), (2.0, 3.2))
     rod = ((u >= 0) & (u <= length) & (np.abs(v) <= half)) | ((u - length) ** 2 + v**2 <= half**2)
     shade = _cylinder(v, half, rng.uniform(0.6, 0.8))
     rgb[rod] = shade[rod][:, None] * np.array([0.8, 0.9, 1.1])
@@ -143,7 +137,7 @@ def synthesize_endo_frame(rng: np.random.Generator, image_size: int | tuple[int,
     Returns:
         ``(image, labels)``: uint8 RGB ``(H, W, 3)`` and uint8 class indices ``(H, W)`` into :data:`CLASSES`.
     """
-    size = _as_size(image_size)
+    size = as_image_size(image_size, _MIN_SIZE)
     rgb = _tissue(rng, size)
     labels = np.zeros(size, dtype=np.uint8)
     kinds = ["grasper"] + [["grasper", "probe"][rng.integers(2)] for _ in range(rng.integers(0, 3))]
@@ -203,7 +197,7 @@ def generate_endo_dataset(
     for split, n in counts.items():
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"the number of {split} frames must be an int >= 1, got {n!r}")
-    size = _as_size(image_size)
+    size = as_image_size(image_size, _MIN_SIZE)
     root = Path(root)
     seg, cor = root / "segmentation", root / "colorization"
     seg.mkdir(parents=True, exist_ok=True)
