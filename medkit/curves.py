@@ -15,6 +15,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from medkit.utils import save_figure
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["Curve", "best_and_worst", "metric_mode", "plot_curves", "plot_groups", "read_scalars", "smooth"]
@@ -188,12 +190,6 @@ def _title(title: str, failed: Sequence[str]) -> str:
 
 
 def _save(fig, out_path: str | os.PathLike) -> Path:
-    import matplotlib.pyplot as plt
-
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
+    out_path = save_figure(fig, out_path)
     logger.info("wrote %s", out_path)
     return out_path

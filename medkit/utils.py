@@ -8,9 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-__all__ = ["as_bool", "as_image_size", "build_by_name", "save_json", "select"]
+__all__ = ["as_bool", "as_image_size", "build_by_name", "save_figure", "save_json", "select"]
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> Path:
@@ -20,6 +18,18 @@ def save_json(obj: Any, path: str | os.PathLike) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str))
     os.replace(tmp, path)
+    return path
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Lays out a matplotlib figure tightly, writes it to ``path`` (parent folders created) and closes it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
     return path
 
 
@@ -75,6 +85,8 @@ def as_image_size(image_size: int | tuple[int, int], min_size: int) -> tuple[int
     Raises:
         ValueError: naming the bad value, if it is not an int or a pair of ints, or a side is under ``min_size``.
     """
+    import numpy as np  # here, so that importing medkit.utils (the CLI does) stays light
+
     size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
     if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size):
         raise ValueError(f"image_size must be an int or a pair of ints (H, W), got {image_size!r}")

@@ -76,3 +76,18 @@ def test_as_image_size_rejects(value, match):
 
     with pytest.raises(ValueError, match=match):
         as_image_size(value, 32)
+
+
+def test_save_figure_writes_the_png_and_closes_the_figure(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from medkit.utils import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = save_figure(fig, tmp_path / "a" / "f.png")
+    assert path == tmp_path / "a" / "f.png" and path.read_bytes().startswith(b"\x89PNG")
+    assert not plt.fignum_exists(fig.number)

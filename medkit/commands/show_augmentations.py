@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from medkit.utils import save_figure
+
 __all__ = ["PRESETS", "add_parser", "load_retina_sample", "save_augmentation_grid"]
 
 DEFAULT_DATASET_DIR = "data/retina_synthetic"
@@ -72,12 +74,7 @@ def save_augmentation_grid(grid: dict[str, list[dict]], original: dict, output: 
                 ax.set_title("input" if c == 0 else f"draw {c}", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=110)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output, dpi=110)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
+from medkit.utils import save_figure
+
 __all__ = [
     "BinaryClassificationReport",
     "LossCurvesHandler",
@@ -272,10 +274,7 @@ class BinaryClassificationReport:
         if name.startswith("roc"):
             ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xlim=(0, 1), ylim=(0, 1.02))
-        fig.tight_layout()
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        fig.savefig(self.output_dir / name, dpi=100)
-        plt.close(fig)
+        save_figure(fig, self.output_dir / name)
 
 
 class ClassificationReport:
@@ -388,12 +387,7 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], path: str | os
     ax.set_xticks(range(k), class_names, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center", fontsize=8)
     ax.set_yticks(range(k), class_names, fontsize=8)
     ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 class PredictionCSVWriter:

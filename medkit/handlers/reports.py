@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
+from medkit.utils import save_figure
+
 __all__ = ["MetricsJSONWriter", "SegmentationFigureSaver"]
 
 logger = logging.getLogger(__name__)
@@ -136,8 +138,5 @@ class SegmentationFigureSaver:
                 ax.imshow(plane, cmap="gray", interpolation="nearest")
                 ax.set_title(f"{title}\n{name}" if c == 0 else title, fontsize=8)
                 ax.axis("off")
-        fig.tight_layout()
-        self.output_path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(self.output_path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, self.output_path)
         logger.info("example figure written to %s", self.output_path)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from medkit.interpret.feature_maps import FeatureMaps
+from medkit.utils import save_figure
 
 __all__ = ["display_image", "save_feature_map_grid", "save_map_grid"]
 
@@ -45,10 +46,7 @@ def display_image(image: np.ndarray, transpose: bool = False) -> np.ndarray:
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    _pyplot().close(fig)
+    save_figure(fig, path)
     logger.info("figure written to %s", path)
     return path
 
