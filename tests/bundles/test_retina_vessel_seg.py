@@ -1,5 +1,5 @@
-"""Smoke test of bundles/retina_vessel_seg: train, evaluate and inference as subprocesses; the ResNet-18 variant and
-the metadata in-process."""
+"""Smoke test of bundles/retina_vessel_seg: train, evaluate and inference as subprocesses; the ResNet-18 variant, the
+MONAI workflow properties, the network's shapes and the metadata in-process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, workflow_property_problems
 from PIL import Image
 
 from medkit.data.synthetic_retina import generate_retina_dataset
@@ -20,6 +20,8 @@ TINY = [
     "--epochs", "2", "--batch_size", "2", "--num_patches", "2", "--patch_size", "[32,32]",
     "--channels#unet", "[4,8,16]", "--channels#resnet_unet", "[4,4,8,8,16]", "--num_workers", "0",
 ]  # fmt: skip
+# the network and patch size of TINY, the overrides inference.json takes
+INFER_TINY = ["--patch_size", "[32,32]", "--channels#unet", "[4,8,16]"]
 METRICS = {"val_fov_dice", "val_fov_auc", "val_fov_accuracy", "val_fov_sensitivity", "val_fov_specificity"}
 
 
@@ -43,9 +45,12 @@ def test_train_writes_checkpoints_events_split_and_fov_metrics(trained):
     assert [len(split[k]) for k in ("train", "val", "test")] == [4, 1, 2]
     assert all(Path(item["fov"]).name.endswith("_test_mask.gif") for item in split["test"])
     log = trained["log"]
-    assert "Epoch: 1/2, Iter: 1/2" in log and "SYNTHETIC" in log  # generated data is logged as synthetic
+    assert "Epoch 1/2: train_loss" in log and "Iter: 1/2" not in log  # one progress line per epoch
+    assert "SYNTHETIC" in log  # generated data is logged as synthetic
     assert all(f"{name}:" in log for name in METRICS)
     assert "Key metric: val_fov_dice" in log
+    assert "best val_fov_dice" in log and "evaluate.json" in log  # the run summary
+    assert "Epoch 2/2: train_loss" in (out / "train.log").read_text()
 
 
 def test_evaluate_writes_fov_metrics_and_overlays(trained):
@@ -66,11 +71,11 @@ def test_inference_writes_probabilities_and_masks_at_the_input_size(trained, tmp
     image = np.asarray(Image.open(trained["data"] / "test" / "images" / "01_test.tif"))
     Image.fromarray(image[:45, :50]).save(src / "odd.tif")  # not a multiple of the patch size
     pred_dir = tmp_path / "preds"
-    # a dataset_dir that does not exist proves the inference layer builds no training data
+    # inference.json runs on its own; a dataset_dir that does not exist proves it builds no training data
     run_bundle(
-        "run", "--config_file", bundle_layers(CONFIGS, "train.json", "inference.json"), "--input_dir", str(src),
+        "run", "--config_file", str(CONFIGS / "inference.json"), "--input_dir", str(src),
         "--output_dir", str(pred_dir), "--ckpt_path", str(trained["out"] / "model.pt"),
-        "--dataset_dir", str(tmp_path / "no_training_data_here"), *TINY,
+        "--dataset_dir", str(tmp_path / "no_training_data_here"), *INFER_TINY,
     )  # fmt: skip
     prob = np.asarray(Image.open(pred_dir / "odd_prob.png"))
     mask = np.asarray(Image.open(pred_dir / "odd_mask.png"))
@@ -101,3 +106,22 @@ def test_metadata_verifies_against_the_shipped_schema():
         "--filepath", str(REPO_ROOT / "bundles" / "meta_schema.json"),
     )  # fmt: skip
     assert "metadata is verified with no error" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("workflow_type, config", [("train", "train.json"), ("inference", "inference.json")])
+def test_monai_workflow_properties(trained, tmp_path, workflow_type, config):
+    overrides = {
+        "dataset_dir": str(trained["data"]), "output_dir": str(tmp_path / "o"), "patch_size": [32, 32],
+        "channels#unet": [4, 8, 16],
+    }  # fmt: skip
+    if workflow_type == "inference":
+        overrides.update(input_dir=str(trained["data"] / "test" / "images"), ckpt_path=str(trained["out"] / "model.pt"))
+    assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
+
+
+def test_verify_net_in_out():
+    proc = run_bundle_in_process(
+        "verify_net_in_out", "network_def", "--meta_file", str(CONFIGS / "metadata.json"),
+        "--config_file", str(CONFIGS / "inference.json"),
+    )  # fmt: skip
+    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr

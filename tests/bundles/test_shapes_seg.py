@@ -1,4 +1,5 @@
-"""Smoke test of bundles/shapes_seg: train, evaluate and inference as subprocesses; resume and each loss in-process."""
+"""Smoke test of bundles/shapes_seg: train, evaluate and inference as subprocesses; resume, each loss, the MONAI
+workflow properties and the network's shapes in-process."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, workflow_property_problems
 from monai.bundle import verify_metadata
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from medkit.data.synthetic_shapes import SHAPE_CLASSES, generate_shapes_dataset
 
 CONFIGS = REPO_ROOT / "bundles" / "shapes_seg" / "configs"
 TRAIN = str(CONFIGS / "train.json")
 TINY = ["--epochs", "1", "--batch_size", "4", "--channels", "[4,8]", "--num_workers", "0"]
+# the network of TINY, the override inference.json takes
+INFER_TINY = ["--channels", "[4,8]"]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +42,12 @@ def test_train_writes_checkpoints_events_and_per_class_metrics(trained):
     assert final["trainer"]["iteration"] == 2  # 10 training images, batch 4, last partial batch dropped
     assert json.loads((out / "run_settings.json").read_text())["loss"] == "dice_mse"
     log = trained["log"]
-    assert "Epoch: 1/1, Iter: 2/2 -- train_loss" in log
+    assert "Epoch 1/1: train_loss" in log and "(mean of 2 iterations)" in log  # one progress line per epoch
     assert "val_dice_star" in log and "val_iou_background" in log and "val_mean_iou" in log
+    assert "best val_mean_iou" in log  # the run summary
+    # PerClassMetrics runs before the TensorBoard writer, which therefore gets one scalar per class
+    events = EventAccumulator(str(out)).Reload()
+    assert {"val_dice_star", "val_iou_background", "val_mean_iou", "train_loss"} <= set(events.Tags()["scalars"])
 
 
 def test_resume_continues_from_the_last_epoch(trained):
@@ -48,7 +56,7 @@ def test_resume_continues_from_the_last_epoch(trained):
         *TINY[2:], "--epochs", "2", "--resume", "true",
     )  # fmt: skip
     log = proc.stdout + proc.stderr
-    assert "Restored all variables" in log and "Epoch: 2/2" in log and "Epoch: 1/2" not in log
+    assert "Restored all variables" in log and "Epoch 2/2:" in log and "Epoch 1/2:" not in log
 
 
 def _train_in_process(data: Path, out: Path, loss: str, check: bool = True):
@@ -97,11 +105,11 @@ def test_inference_writes_class_index_pngs(trained, tmp_path):
     image.save(src / "a.png")
     image.crop((0, 0, 30, 21)).convert("L").save(src / "odd_grey.png")  # grey and not a multiple of 2
     preds = tmp_path / "preds"
-    # a dataset_dir that does not exist proves the inference layer builds no training data
+    # inference.json runs on its own; a dataset_dir that does not exist proves it builds no training data
     run_bundle(
-        "run", "--config_file", bundle_layers(CONFIGS, "train.json", "inference.json"), "--input_dir", str(src),
+        "run", "--config_file", str(CONFIGS / "inference.json"), "--input_dir", str(src),
         "--output_dir", str(preds), "--ckpt_path", str(trained["out"] / "model.pt"),
-        "--dataset_dir", str(tmp_path / "no_training_data_here"), *TINY,
+        "--dataset_dir", str(tmp_path / "no_training_data_here"), *INFER_TINY,
     )  # fmt: skip
     a = np.asarray(Image.open(preds / "a.png"))
     odd = np.asarray(Image.open(preds / "odd_grey.png"))
@@ -111,3 +119,19 @@ def test_inference_writes_class_index_pngs(trained, tmp_path):
 
 def test_metadata_verifies_against_the_shipped_schema():
     verify_metadata(meta_file=str(CONFIGS / "metadata.json"), filepath=str(REPO_ROOT / "bundles" / "meta_schema.json"))
+
+
+@pytest.mark.parametrize("workflow_type, config", [("train", "train.json"), ("inference", "inference.json")])
+def test_monai_workflow_properties(trained, tmp_path, workflow_type, config):
+    overrides = {"dataset_dir": str(trained["data"]), "output_dir": str(tmp_path / "o"), "channels": [4, 8]}
+    if workflow_type == "inference":
+        overrides.update(input_dir=str(trained["data"] / "images"), ckpt_path=str(trained["out"] / "model.pt"))
+    assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
+
+
+def test_verify_net_in_out():
+    proc = run_bundle_in_process(
+        "verify_net_in_out", "network_def", "--meta_file", str(CONFIGS / "metadata.json"),
+        "--config_file", str(CONFIGS / "inference.json"),
+    )  # fmt: skip
+    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
