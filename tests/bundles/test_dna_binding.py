@@ -1,5 +1,5 @@
-"""Smoke test of bundles/dna_binding: train, evaluate and inference as subprocesses; early stop, resume, export and
-metadata in-process."""
+"""Smoke test of bundles/dna_binding: train, evaluate and (standalone) inference as subprocesses; early stop, resume,
+export, MONAI's workflow properties, network shape and metadata in-process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, workflow_property_problems
 
 from medkit.data.synthetic_dna import generate_dna_dataset
 from medkit.networks import BiLSTMClassifier
@@ -17,6 +17,8 @@ from medkit.networks import BiLSTMClassifier
 CONFIGS = REPO_ROOT / "bundles" / "dna_binding" / "configs"
 TRAIN = str(CONFIGS / "train.json")
 TINY = ["--epochs", "2", "--batch_size", "32", "--hidden_dim", "8", "--num_workers", "0"]
+# the network and batch size of TINY, the overrides inference.json takes
+INFER_TINY = ["--batch_size", "32", "--hidden_dim", "8"]
 
 
 def _layers(*names: str) -> str:
@@ -57,6 +59,8 @@ def test_train_writes_checkpoints_split_and_loss_curves(trained):
     assert len(scalars["loss/train"]) == 2 and len(scalars["loss/validation"]) == 2  # one chart, both curves
     assert {"val_roc_auc", "val_pr_auc", "val_accuracy", "val_loss", "train_loss"} <= set(scalars)
     assert "val_roc_auc" in trained["log"] and "val_pr_auc" in trained["log"]
+    assert "Epoch 1/2: train_loss" in trained["log"] and "Epoch 2/2: train_loss" in trained["log"]  # one line per epoch
+    assert "best val_roc_auc" in trained["log"] and str(out / "model.pt") in trained["log"]  # the run summary
 
 
 def test_early_stopping_ends_a_run_that_does_not_improve(tmp_path, trained):
@@ -97,7 +101,7 @@ def test_resume_continues_from_the_last_epoch(trained):
         "true",
     )
     log = proc.stdout + proc.stderr
-    assert "Restored all variables" in log and "Epoch[3] Complete" in log and "Epoch[1] Complete" not in log
+    assert "Restored all variables" in log and "Epoch 3/3:" in log and "Epoch 1/3:" not in log
     assert torch.load(trained["out"] / "model_final.pt", weights_only=True)["trainer"]["iteration"] == 3 * 6
 
 
@@ -119,11 +123,11 @@ def test_inference_writes_a_csv_per_input_file(trained, tmp_path):
     src.mkdir()
     (src / "peaks.fa").write_text(">p1\nACGTACGTNNACGTTGACTCAGCA\n>p2\nacgt\n>p3\n" + "ACGT" * 20 + "\n")
     preds = tmp_path / "preds"
-    # a dataset_dir that does not exist proves the inference layer builds no training data
+    # inference.json runs on its own; a dataset_dir that does not exist proves it builds no training data
     _bundle(
         "run",
         "--config_file",
-        _layers("train.json", "inference.json"),
+        str(CONFIGS / "inference.json"),
         "--input_dir",
         str(src),
         "--output_dir",
@@ -132,7 +136,7 @@ def test_inference_writes_a_csv_per_input_file(trained, tmp_path):
         str(trained["out"] / "model.pt"),
         "--dataset_dir",
         str(tmp_path / "no_training_data_here"),
-        *TINY,
+        *INFER_TINY,
     )
     rows = list(csv.DictReader(open(preds / "peaks_predictions.csv")))
     assert [r["id"] for r in rows] == ["p1", "p2", "p3"]
@@ -169,6 +173,27 @@ def test_ckpt_export_matches_checkpoint(trained, tmp_path):
     exported = torch.jit.load(str(ts)).eval()
     x, lengths = torch.randn(3, 41, 4), torch.tensor([41, 10, 30])
     torch.testing.assert_close(exported(x, lengths), net(x, lengths))
+
+
+@pytest.mark.parametrize("workflow_type, config", [("train", "train.json"), ("inference", "inference.json")])
+def test_monai_workflow_properties(trained, tmp_path, workflow_type, config):
+    overrides = {"dataset_dir": str(trained["data"]), "output_dir": str(tmp_path / "o"), "hidden_dim": 8}
+    if workflow_type == "inference":
+        overrides.update(input_dir=str(trained["data"]), ckpt_path=str(trained["out"] / "model.pt"))
+    assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
+
+
+def test_verify_net_in_out():
+    # the metadata's input shape is the network's (B, L, 4), given in MONAI's (1, num_channels, *spatial_shape) order
+    proc = run_bundle_in_process(
+        "verify_net_in_out",
+        "network_def",
+        "--meta_file",
+        str(CONFIGS / "metadata.json"),
+        "--config_file",
+        str(CONFIGS / "inference.json"),
+    )
+    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
 
 
 def test_metadata_verifies_against_the_shipped_schema():
