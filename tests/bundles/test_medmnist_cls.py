@@ -1,5 +1,6 @@
-"""Smoke test of bundles/medmnist_cls: train, evaluate and inference of the MLP as subprocesses; MobileNet training
-and evaluation, resume, seed ensembles, flip test-time augmentation and the metadata in-process."""
+"""Smoke test of bundles/medmnist_cls: train, evaluate and (standalone) inference of the MLP as subprocesses; MobileNet
+training and evaluation, resume, seed ensembles, flip test-time augmentation, MONAI's workflow properties, the network
+shape and the metadata in-process."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, write_png
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, workflow_property_problems, write_png
 
 from medkit.data.medmnist import generate_medmnist_npz
 from medkit.networks import MobileNetV1
@@ -69,6 +70,7 @@ def test_train_writes_checkpoints_events_and_source(trained, network):
     assert json.loads((out / "run_settings.json").read_text())["network"] == network
     assert "val_auc" in run["log"] and "val_acc" in run["log"] and "val_loss" in run["log"]
     assert json.loads((out / "run_settings.json").read_text())["precise_bn"] is True
+    assert "Epoch 1/1: train_loss" in run["log"] and "best val_auc" in run["log"]  # epoch line and run summary
 
 
 def test_resume_continues_from_the_last_epoch(trained):
@@ -77,7 +79,7 @@ def test_resume_continues_from_the_last_epoch(trained):
         "run", "--config_file", TRAIN, *run["args"], *TINY, "--epochs", "2", "--resume", "true"
     )
     log = proc.stdout + proc.stderr
-    assert "Restored all variables" in log and "Epoch: 2/2" in log and "Epoch: 1/2" not in log
+    assert "Restored all variables" in log and "Epoch 2/2:" in log and "Epoch 1/2:" not in log
     assert torch.load(run["out"] / "model_final.pt", weights_only=True)["trainer"]["iteration"] == 4
 
 
@@ -102,12 +104,12 @@ def test_inference_writes_probabilities_per_file(trained, tmp_path):
     src = tmp_path / "inputs"
     write_png(src / "case_a.png", np.full((28, 28), 90, np.uint8))
     write_png(src / "case_b.png", np.zeros((32, 32, 3), np.uint8))  # resized and converted to grey
-    # a dataset_dir that does not exist proves the inference layer builds no training data
+    # inference.json runs on its own; a dataset_dir that does not exist proves it builds no training data
     args = ["--flag", "octmnist", "--network", "mlp", "--dataset_dir", str(tmp_path / "no_training_data_here")]
     _bundle(
         "run",
         "--config_file",
-        _layers("train.json", "inference.json"),
+        str(CONFIGS / "inference.json"),
         *args,
         "--input_dir",
         str(src),
@@ -130,6 +132,32 @@ def test_inference_writes_probabilities_per_file(trained, tmp_path):
     }
 
 
+@pytest.mark.parametrize("workflow_type, config", [("train", "train.json"), ("inference", "inference.json")])
+def test_monai_workflow_properties(trained, tmp_path, workflow_type, config):
+    run = trained["mlp"]
+    overrides = {
+        "dataset_dir": str(run["data"]),
+        "flag": "octmnist",
+        "network": "mlp",
+        "output_dir": str(tmp_path / "o"),
+    }
+    if workflow_type == "inference":
+        overrides.update(input_dir=str(run["data"] / "octmnist.npz"), ckpt_path=str(run["out"] / "model.pt"))
+    assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
+
+
+def test_verify_net_in_out():
+    proc = run_bundle_in_process(
+        "verify_net_in_out",
+        "network_def",
+        "--meta_file",
+        str(CONFIGS / "metadata.json"),
+        "--config_file",
+        str(CONFIGS / "inference.json"),
+    )
+    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
+
+
 def test_metadata_is_valid():
     run_bundle_in_process(
         "verify_metadata",
@@ -149,9 +177,9 @@ def ensemble(trained, tmp_path_factory) -> dict:
     (root / "seed=0").mkdir()
     (root / "seed=0" / "model.pt").write_bytes((run["out"] / "model.pt").read_bytes())
     args = ["--dataset_dir", str(run["data"]), "--flag", "breastmnist", "--network", "mobilenet"]
-    run_bundle_in_process(
-        "run", "--config_file", TRAIN, *args, *TINY, "--seed", "1", "--output_dir", str(root / "seed=1")
-    )
+    # validated with flip TTA: model.pt still holds the plain network's weights (loaded strictly below)
+    seed1 = ["--seed", "1", "--output_dir", str(root / "seed=1"), "--tta", "true"]
+    run_bundle_in_process("run", "--config_file", TRAIN, *args, *TINY, *seed1)
     npz = np.load(run["data"] / "breastmnist.npz")
     images = npz["test_images"]
     x = (torch.tensor(images, dtype=torch.float32)[:, None] / 255.0 - 0.5) / 0.5
@@ -191,7 +219,7 @@ def test_ensemble_evaluate_scores_the_mean_member_probability(ensemble):
 
 
 def test_ensemble_inference_writes_the_mean_member_probability(ensemble, tmp_path):
-    layers = _layers("train.json", "inference.json", "ensemble.json")
+    layers = _layers("inference.json", "ensemble.json")
     out = tmp_path / "preds"
     run_bundle_in_process(
         "run",
@@ -243,7 +271,7 @@ def test_tta_evaluate_scores_image_and_mirror_image(ensemble, tmp_path):
 
 
 def test_ensemble_inference_with_tta_averages_members_and_mirror_images(ensemble, tmp_path):
-    layers = _layers("train.json", "inference.json", "ensemble.json")
+    layers = _layers("inference.json", "ensemble.json")
     out = tmp_path / "preds"
     args = [*ensemble["args"], "--ensemble_dir", str(ensemble["root"]), "--output_dir", str(out), "--tta", "true"]
     run_bundle_in_process("run", "--config_file", layers, *args)
