@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
+from medkit.handlers.collector import RunCollector
 from medkit.utils import save_figure
 
 __all__ = [
@@ -184,7 +185,7 @@ def save_confusion_matrix_figure(
     return {"tn": int(matrix[0, 0]), "fp": int(matrix[0, 1]), "fn": int(matrix[1, 0]), "tp": int(matrix[1, 1])}
 
 
-class BinaryClassificationReport:
+class BinaryClassificationReport(RunCollector):
     """Collects probabilities and labels over an evaluation run, then writes ``metrics.json``, ``roc_curve.png``,
     ``pr_curve.png`` and ``confusion_matrix.png`` into ``output_dir``.
 
@@ -210,11 +211,6 @@ class BinaryClassificationReport:
         self.class_names = tuple(class_names)
         self._probs: list[np.ndarray] = []
         self._labels: list[np.ndarray] = []
-
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, self._reset)
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
-        engine.add_event_handler(Events.COMPLETED, self)
 
     def _reset(self, engine: Engine) -> None:
         self._probs, self._labels = [], []
@@ -277,7 +273,7 @@ class BinaryClassificationReport:
         save_figure(fig, self.output_dir / name)
 
 
-class ClassificationReport:
+class ClassificationReport(RunCollector):
     """Collects class probabilities and labels over an evaluation run of a binary or multi-class engine, then writes
     ``metrics.json`` and an annotated ``confusion_matrix.png`` into ``output_dir``.
 
@@ -309,12 +305,9 @@ class ClassificationReport:
         self._labels: list[np.ndarray] = []
         self._losses: list[np.ndarray] = []
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(
-            Events.STARTED, lambda _: (self._probs.clear(), self._labels.clear(), self._losses.clear())
-        )
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
-        engine.add_event_handler(Events.COMPLETED, self)
+    def _reset(self, engine: Engine) -> None:
+        for collected in (self._probs, self._labels, self._losses):
+            collected.clear()
 
     def _collect(self, engine: Engine) -> None:
         output = engine.state.output
@@ -390,7 +383,7 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], path: str | os
     return save_figure(fig, path)
 
 
-class PredictionCSVWriter:
+class PredictionCSVWriter(RunCollector):
     """Writes one CSV per input file, ``<output_dir>/<source>_predictions.csv``.
 
     Binary ``(B, 1)`` logits give ``id,probability,predicted_label`` (sigmoid; label 1 at or above ``threshold``).
@@ -430,10 +423,8 @@ class PredictionCSVWriter:
         self._rows: dict[str, list[tuple[str, list[float]]]] = defaultdict(list)
         self._num_columns = 1
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, lambda _: self._rows.clear())
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
-        engine.add_event_handler(Events.COMPLETED, self)
+    def _reset(self, engine: Engine) -> None:
+        self._rows.clear()
 
     def _collect(self, engine: Engine) -> None:
         batch = engine.state.batch

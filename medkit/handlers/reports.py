@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from ignite.engine import Engine, Events
+from ignite.engine import Engine
 
+from medkit.handlers.collector import RunCollector
 from medkit.utils import save_figure
 
 __all__ = ["MetricsJSONWriter", "SegmentationFigureSaver"]
@@ -31,7 +32,7 @@ def _source_name(item: dict) -> str:
     return str(meta.get("filename_or_obj", ""))
 
 
-class MetricsJSONWriter:
+class MetricsJSONWriter(RunCollector):
     """Writes ``engine.state.metrics`` and the per-image values behind them to a JSON file when the run completes.
 
     Per-image values come from ``engine.state.metric_details`` (filled by MONAI metric handlers with
@@ -47,10 +48,8 @@ class MetricsJSONWriter:
         self.extra = dict(extra or {})
         self._names: list[str] = []
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, lambda _: self._names.clear())
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
-        engine.add_event_handler(Events.COMPLETED, self)
+    def _reset(self, engine: Engine) -> None:
+        self._names.clear()
 
     def _collect(self, engine: Engine) -> None:
         output = engine.state.output
@@ -81,7 +80,7 @@ class MetricsJSONWriter:
         logger.info("metrics %s written to %s", report["metrics"], self.output_path)
 
 
-class SegmentationFigureSaver:
+class SegmentationFigureSaver(RunCollector):
     """Saves a PNG with image, ground truth and prediction side by side for the first ``num_images`` samples.
 
     It reads channel-first 2D ``image``, ``label`` and ``pred`` entries from the decollated engine output, so place it
@@ -106,10 +105,8 @@ class SegmentationFigureSaver:
         self.keys = keys
         self._rows: list[tuple[str, list[np.ndarray]]] = []
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, lambda _: self._rows.clear())
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
-        engine.add_event_handler(Events.COMPLETED, self)
+    def _reset(self, engine: Engine) -> None:
+        self._rows.clear()
 
     def _collect(self, engine: Engine) -> None:
         output = engine.state.output
