@@ -6,13 +6,13 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
-from PIL import Image
+
+from medkit.handlers.overlay import OverlaySaverBase
 
 __all__ = ["DEFAULT_PALETTE", "TISSUE_PALETTE", "LabelOverlaySaver", "colour_overlay", "to_label_map"]
 
@@ -89,7 +89,7 @@ def colour_overlay(
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-class LabelOverlaySaver:
+class LabelOverlaySaver(OverlaySaverBase):
     """Saves ``<stem>_overlay.png`` for the first ``num_images`` samples: image | ground truth | prediction.
 
     The ground truth and the prediction are drawn in colour over the image (:func:`colour_overlay`). Entries are read
@@ -127,23 +127,21 @@ class LabelOverlaySaver:
     ) -> None:
         if (num_images is not None and num_images < 1) or scale < 1 or gap < 0:
             raise ValueError(f"num_images and scale must be >= 1 and gap >= 0, got {num_images}, {scale} and {gap}")
-        self.output_dir = Path(output_dir)
+        super().__init__(output_dir)
         self.class_names = list(class_names) if class_names is not None else None
         self.num_images, self.alpha, self.scale, self.transpose, self.keys = num_images, alpha, scale, transpose, keys
         self.palette = [tuple(int(v) for v in colour) for colour in palette]
         self.intensity_range = intensity_range
         self.gap = gap
-        self._saved = 0
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, self._reset)
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+        super().attach(engine)
         engine.add_event_handler(
             Events.COMPLETED, lambda _: logger.info("%d overlays written to %s", self._saved, self.output_dir)
         )
 
     def _reset(self, engine: Engine) -> None:
-        self._saved = 0
+        super()._reset(engine)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.class_names is not None:
             legend = {n: list(self.palette[(i - 1) % len(self.palette)]) for i, n in enumerate(self.class_names)}
@@ -163,7 +161,4 @@ class LabelOverlaySaver:
             panels = [colour_overlay(image, m, self.palette, self.alpha) for m in (label, pred)]
             panel = np.concatenate([image, gap, panels[0], gap, panels[1]], axis=1)
             panel = panel.repeat(self.scale, axis=0).repeat(self.scale, axis=1)
-            meta = getattr(item[self.keys[0]], "meta", {})
-            stem = Path(str(meta.get("filename_or_obj", f"sample_{self._saved:04d}"))).name.split(".")[0]
-            Image.fromarray(panel).save(self.output_dir / f"{stem}_overlay.png")
-            self._saved += 1
+            self._save(panel, item[self.keys[0]], f"sample_{self._saved:04d}")

@@ -56,7 +56,34 @@ def _numpy(x) -> np.ndarray:
     return x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
 
 
-class SegmentationOverlaySaver:
+class OverlaySaverBase:
+    """Base of handlers that save an RGB overlay per evaluated image as ``<output_dir>/<image stem>_overlay.png``.
+
+    ``_reset`` runs at ``STARTED`` and the handler itself at every ``ITERATION_COMPLETED``; ``_saved`` counts the PNGs
+    saved in the current run.
+    """
+
+    def __init__(self, output_dir: str | os.PathLike) -> None:
+        self.output_dir = Path(output_dir)
+        self._saved = 0
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def _reset(self, engine: Engine) -> None:
+        self._saved = 0
+
+    def _save(self, rgb: np.ndarray, image: object, fallback: str) -> None:
+        """Saves ``rgb`` under the stem of ``image``'s source file (``fallback`` when it has none)."""
+        meta = getattr(image, "meta", {})
+        stem = Path(str(meta.get("filename_or_obj", fallback))).name.split(".")[0]
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb).save(self.output_dir / f"{stem}_overlay.png")
+        self._saved += 1
+
+
+class SegmentationOverlaySaver(OverlaySaverBase):
     """Writes ``<output_dir>/<image stem>_overlay.png`` (see :func:`error_overlay`) for each evaluated image.
 
     Reads channel-first 2D ``image``, ``label``, ``pred`` and, optionally, ``fov`` entries of the decollated engine
@@ -77,32 +104,20 @@ class SegmentationOverlaySaver:
         threshold: float = 0.5,
         max_images: int | None = None,
     ) -> None:
-        self.output_dir = Path(output_dir)
+        super().__init__(output_dir)
         self.keys = keys
         self.threshold = threshold
         self.max_images = max_images
-        self._written = 0
-
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, self._reset)
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
-
-    def _reset(self, engine: Engine) -> None:
-        self._written = 0
 
     def __call__(self, engine: Engine) -> None:
         output = engine.state.output
         image_key, label_key, pred_key, fov_key = self.keys
         for item in output if isinstance(output, list) else []:
-            if self.max_images is not None and self._written >= self.max_images:
+            if self.max_images is not None and self._saved >= self.max_images:
                 return
-            meta = getattr(item[image_key], "meta", {})
-            stem = Path(str(meta.get("filename_or_obj", f"image_{self._written:03d}"))).name.split(".")[0]
             planes = [_numpy(item[k]) for k in (image_key, label_key, pred_key)]
             fov = _numpy(item[fov_key]) if fov_key and fov_key in item else None
             swap = lambda a: None if a is None else np.swapaxes(a, -1, -2)  # noqa: E731
             overlay = error_overlay(*(swap(p) for p in planes), fov=swap(fov), threshold=self.threshold)
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(overlay).save(self.output_dir / f"{stem}_overlay.png")
-            self._written += 1
-        logger.debug("%d overlays written to %s", self._written, self.output_dir)
+            self._save(overlay, item[image_key], f"image_{self._saved:03d}")
+        logger.debug("%d overlays written to %s", self._saved, self.output_dir)

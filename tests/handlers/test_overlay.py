@@ -41,3 +41,18 @@ def test_saver_writes_one_png_per_image_at_the_input_size(tmp_path):
     png = np.asarray(Image.open(tmp_path / "21_training_overlay.png"))
     assert png.shape == (2, 3, 3)
     assert tuple(png[0, 2]) == OVERLAY_COLOURS["fp"]
+
+
+def test_saver_stops_at_max_images_and_counts_each_run_afresh(tmp_path):
+    def item(name):
+        image = MetaTensor(torch.rand(1, 3, 2), meta={"filename_or_obj": f"/data/{name}.png"})
+        return {"image": image, "label": torch.from_numpy(LABEL.T[None]), "pred": torch.from_numpy(PRED.T[None])}
+
+    engine = Engine(lambda e, b: [item("a"), item("b")])
+    saver = SegmentationOverlaySaver(tmp_path, keys=("image", "label", "pred", None), max_images=1)
+    saver.attach(engine)
+    engine.run([0], max_epochs=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_overlay.png"]
+    (tmp_path / "a_overlay.png").unlink()
+    engine.run([0], max_epochs=1)  # a new run saves again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_overlay.png"]
