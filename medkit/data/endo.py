@@ -28,7 +28,7 @@ from PIL import Image
 
 from medkit.data.class_mapping import ClassMapping, read_mapping
 from medkit.data.datalist import prepare_datalists
-from medkit.data.endovis import endovis2017_mapping, read_endovis2017, split_endovis
+from medkit.data.endovis import _EXTS, _images, endovis2017_mapping, read_endovis2017, split_endovis
 from medkit.utils import save_json
 
 __all__ = [
@@ -42,12 +42,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _SPLITS = {"train": "train", "val": "validation", "test": "test"}
-
-
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(_EXTS))
 
 
 def read_segmentation_split(split_dir: str | os.PathLike) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ __all__ = ["ENDOVIS2017_TYPES", "endovis2017_mapping", "read_endovis2017", "spli
 
 logger = logging.getLogger(__name__)
 
-_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")  # medkit.data.endo lists its frames with _images too
 # Instrument types of the EndoVis 2017 robotic instrument segmentation challenge, by folder-name keyword.
 ENDOVIS2017_TYPES = (
     ("Bipolar_Forceps", "bipolar_forceps"),
