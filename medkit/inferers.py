@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from monai.inferers import Inferer, SimpleInferer
 
-__all__ = ["AutocastInferer", "cpu_bf16_supported", "use_cpu_bf16"]
+__all__ = ["AutocastInferer", "FlipTTAInferer", "cpu_bf16_supported", "use_cpu_bf16"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +81,25 @@ class AutocastInferer(Inferer):
         with torch.autocast(self.device_type, dtype=self.dtype):
             out = self.inferer(inputs, network, *args, **kwargs)
         return out.float() if isinstance(out, torch.Tensor) and out.is_floating_point() else out
+
+
+class FlipTTAInferer(Inferer):
+    """Scores a classifier with flip test-time augmentation (:class:`medkit.networks.FlipTTA`) at inference time.
+
+    As an inferer, not a network wrapper, the engine keeps the plain network: checkpoints load into it and are saved
+    from it with their own parameter names, and training is untouched.
+
+    Args:
+        spatial_axes: the flips, as for :class:`medkit.networks.FlipTTA` (MONAI spatial axes; a tuple flips together).
+        inferer: the inferer each view goes through; :class:`monai.inferers.SimpleInferer` by default.
+    """
+
+    def __init__(self, spatial_axes: Any = (1,), inferer: Inferer | None = None) -> None:
+        self.spatial_axes = spatial_axes
+        self.inferer = inferer if inferer is not None else SimpleInferer()
+
+    def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> Any:
+        from medkit.networks import FlipTTA
+
+        views = FlipTTA(lambda x: self.inferer(x, network, *args, **kwargs), self.spatial_axes)
+        return views(inputs)

@@ -49,3 +49,16 @@ def test_memory_format_applies_to_4d_inputs_only():
         2,
         3,
     )
+
+
+def test_flip_tta_inferer_scores_like_the_wrapped_network_and_keeps_it_plain():
+    from medkit.inferers import FlipTTAInferer
+    from medkit.networks import FlipTTA
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    x = torch.randn(3, 1, 8, 6)
+    expected = FlipTTA(net, (1, (0, 1)))(x)
+    torch.testing.assert_close(FlipTTAInferer((1, (0, 1)))(x, net), expected)
+    assert not torch.allclose(expected, net(x))  # the flips changed the scores
+    assert list(net.state_dict()) == ["0.weight", "0.bias"]  # nothing wraps the network's parameters
