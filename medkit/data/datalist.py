@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from medkit.utils import save_json
 __all__ = [
     "SYNTHETIC_MARKER",
     "load_datalist",
+    "pair_by_stem",
     "prepare_datalists",
     "reusable_datalist",
     "save_datalist",
@@ -57,6 +58,26 @@ def split_items(
         sizes[int(np.argmax(sizes))] -= 1
     bounds = np.cumsum([0, *sizes, n - sum(sizes)])
     return {name: [items[i] for i in order[lo:hi]] for name, lo, hi in zip(names, bounds[:-1], bounds[1:])}
+
+
+def pair_by_stem(
+    images: Iterable[Path],
+    labels: Mapping[str, Path],
+    missing: Callable[[Path], str],
+    stem: Callable[[Path], str] = lambda path: path.stem,
+) -> list[dict[str, str]]:
+    """Pairs each image with the label file of the same stem, as items ``{"id", "image", "label"}`` (absolute paths).
+
+    Raises:
+        ValueError: with the message ``missing(image)``, for the first image that has no label.
+    """
+    items = []
+    for image in images:
+        label = labels.get(stem(image))
+        if label is None:
+            raise ValueError(missing(image))
+        items.append({"id": stem(image), "image": str(image.resolve()), "label": str(label.resolve())})
+    return items
 
 
 def save_datalist(datalist: dict[str, Any], path: str | os.PathLike) -> Path:

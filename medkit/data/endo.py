@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from medkit.data.class_mapping import ClassMapping, read_mapping
-from medkit.data.datalist import prepare_datalists
+from medkit.data.datalist import pair_by_stem, prepare_datalists
 from medkit.data.endovis import _EXTS, _images, endovis2017_mapping, read_endovis2017, split_endovis
 from medkit.utils import save_json
 
@@ -56,16 +56,14 @@ def read_segmentation_split(split_dir: str | os.PathLike) -> list[dict[str, Any]
         raise FileNotFoundError(f"split folder {root} does not exist")
     if (root / "images").is_dir():
         labels = {p.stem: p for p in _images(root / "labels")} if (root / "labels").is_dir() else {}
-        pairs = [(p, labels.get(p.stem), root / "labels" / f"{p.stem}.png") for p in _images(root / "images")]
+        frames, label_name = _images(root / "images"), "labels/{}.png"
     else:
         files = _images(root)
         labels = {p.stem[: -len("_label")]: p for p in files if p.stem.endswith("_label")}
-        pairs = [(p, labels.get(p.stem), root / f"{p.stem}_label.png") for p in files if not p.stem.endswith("_label")]
-    items = []
-    for image, label, expected in pairs:
-        if label is None:
-            raise ValueError(f"{image}: frame has no label image (expected {expected})")
-        items.append({"id": image.stem, "image": str(image.resolve()), "label": str(label.resolve())})
+        frames, label_name = [p for p in files if not p.stem.endswith("_label")], "{}_label.png"
+    items = pair_by_stem(
+        frames, labels, lambda p: f"{p}: frame has no label image (expected {root / label_name.format(p.stem)})"
+    )
     if not items:
         raise ValueError(f"{root}: no frames found (expected images/ + labels/, or <id>.png + <id>_label.png)")
     return items

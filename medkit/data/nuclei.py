@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from medkit.data.datalist import prepare_datalists
+from medkit.data.datalist import pair_by_stem, prepare_datalists
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -82,12 +82,9 @@ def read_image_mask_pairs(
     root = Path(dataset_dir)
     images = sorted(p for p in (root / image_dir).iterdir() if _has_ext(p, IMAGE_EXTENSIONS + VOLUME_EXTENSIONS))
     masks = {_stem(p): p for p in (root / mask_dir).iterdir() if _has_ext(p, IMAGE_EXTENSIONS + VOLUME_EXTENSIONS)}
-    items = []
-    for image in images:
-        mask = masks.get(_stem(image))
-        if mask is None:
-            raise ValueError(f"{image}: image has no mask (expected {root / mask_dir / _stem(image)}.<ext>)")
-        items.append({"id": _stem(image), "image": str(image.resolve()), "label": str(mask.resolve())})
+    items = pair_by_stem(
+        images, masks, lambda p: f"{p}: image has no mask (expected {root / mask_dir / _stem(p)}.<ext>)", stem=_stem
+    )
     if not items:
         raise ValueError(f"{root / image_dir}: no images found")
     return items

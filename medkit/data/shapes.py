@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from medkit.data.datalist import prepare_datalists
+from medkit.data.datalist import pair_by_stem, prepare_datalists
 
 __all__ = ["check_label_items", "prepare_shapes_datalists", "read_class_names", "read_label_pairs"]
 
@@ -66,12 +66,9 @@ def read_label_pairs(
             raise FileNotFoundError(f"{folder} does not exist; expected {root}/{image_dir}/ and {root}/{label_dir}/")
     images = sorted(p for p in (root / image_dir).iterdir() if p.suffix.lower() in _EXTENSIONS)
     labels = {p.stem: p for p in (root / label_dir).iterdir() if p.suffix.lower() in _EXTENSIONS}
-    items = []
-    for image in images:
-        label = labels.get(image.stem)
-        if label is None:
-            raise ValueError(f"{image}: image has no label (expected {root / label_dir / image.stem}.png)")
-        items.append({"id": image.stem, "image": str(image.resolve()), "label": str(label.resolve())})
+    items = pair_by_stem(
+        images, labels, lambda p: f"{p}: image has no label (expected {root / label_dir / p.stem}.png)"
+    )
     if not items:
         raise ValueError(f"{root / image_dir}: no {'/'.join(_EXTENSIONS)} images found")
     return items

@@ -140,3 +140,14 @@ def test_prepare_custom_split_and_summary_fields(tmp_path, caplog):
 def test_prepare_without_hint_leaves_the_missing_folder_to_the_reader(tmp_path):
     with pytest.raises(FileNotFoundError, match="numbers.txt"):
         _prepare(tmp_path / "nothing", tmp_path / "run", missing_hint=None)
+
+
+def test_pair_by_stem_pairs_in_image_order_and_names_the_first_unpaired_image(tmp_path):
+    from medkit.data.datalist import pair_by_stem
+
+    images = [tmp_path / "b.png", tmp_path / "a.png"]
+    labels = {"a": tmp_path / "a_label.png", "b": tmp_path / "b_label.png"}
+    items = pair_by_stem(images, labels, lambda p: f"{p.name} unpaired")
+    assert [(i["id"], Path(i["label"]).name) for i in items] == [("b", "b_label.png"), ("a", "a_label.png")]
+    with pytest.raises(ValueError, match="^c.png unpaired$"):
+        pair_by_stem([*images, tmp_path / "c.png"], labels, lambda p: f"{p.name} unpaired")
