@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 from ignite.engine import Engine
 
 from medkit.handlers.collector import RunCollector
-from medkit.utils import save_figure
+from medkit.utils import save_figure, save_json
 
 __all__ = ["MetricsJSONWriter", "SegmentationFigureSaver"]
 
@@ -37,6 +36,12 @@ class MetricsJSONWriter(RunCollector):
 
     Per-image values come from ``engine.state.metric_details`` (filled by MONAI metric handlers with
     ``save_details=True``), matched to the source file names seen in the engine's outputs.
+
+    Kept beside MONAI's ``MetricsSaver``, which the segmentation evaluate layers also run, because the two write
+    different things: ``MetricsSaver`` writes CSV tables (one per metric, per image and summary statistics) and
+    nothing else; this writes one JSON document with the run's context (``extra``: checkpoint, split, resizing), the
+    image count and medkit's per-class scores, which ``scripts/compare_endo_pretraining.py``, ``scripts/shapes_loss_table.py`` and
+    ``scripts/bench_nuclei.py`` read. Neither duplicates the other's files.
 
     Args:
         output_path: the JSON file to write (parent folders are created; the write is atomic).
@@ -74,9 +79,7 @@ class MetricsJSONWriter(RunCollector):
                 for i in range(len(next(iter(per_image.values()))))
             ]
         self.output_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.output_path.with_name(f".{self.output_path.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, self.output_path)
+        save_json(report, self.output_path)
         logger.info("metrics %s written to %s", report["metrics"], self.output_path)
 
 
