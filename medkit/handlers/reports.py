@@ -40,8 +40,8 @@ class MetricsJSONWriter(RunCollector):
     Kept beside MONAI's ``MetricsSaver``, which the segmentation evaluate layers also run, because the two write
     different things: ``MetricsSaver`` writes CSV tables (one per metric, per image and summary statistics) and
     nothing else; this writes one JSON document with the run's context (``extra``: checkpoint, split, resizing), the
-    image count and medkit's per-class scores, which ``scripts/compare_endo_pretraining.py``, ``scripts/shapes_loss_table.py`` and
-    ``scripts/bench_nuclei.py`` read. Neither duplicates the other's files.
+    image count and medkit's per-class scores, which ``scripts/compare_endo_pretraining.py``,
+    ``scripts/shapes_loss_table.py`` and ``scripts/bench_nuclei.py`` read. Neither duplicates the other's files.
 
     Args:
         output_path: the JSON file to write (parent folders are created; the write is atomic).
