@@ -139,6 +139,7 @@ def _isolated_bundle_state(stream: io.StringIO) -> Iterator[None]:
         "threads": torch.get_num_threads(),
         "sys_path": sys.path[:],
         "cwd": os.getcwd(),
+        "excepthook": sys.excepthook,
     }
     try:
         root.addHandler(capture)
@@ -159,6 +160,13 @@ def _isolated_bundle_state(stream: io.StringIO) -> Iterator[None]:
     finally:
         for writer in writers:
             writer.close()
+        # medkit.bundle.start_run adds the run's log file to loggers and installs its one-line error hook
+        sys.excepthook = saved["excepthook"]
+        for logger in [root, *logging.root.manager.loggerDict.values()]:
+            for handler in list(getattr(logger, "handlers", [])):
+                if isinstance(handler, logging.FileHandler):
+                    logger.removeHandler(handler)
+                    handler.close()
         os.chdir(saved["cwd"])
         sys.path[:] = saved["sys_path"]
         for logger, handlers in detached.items():
