@@ -1,5 +1,6 @@
-"""Smoke test of bundles/fashion_vgg: train, evaluate and inference as subprocesses, explain; the last_layer arm with
-and without the ImageNet weights file in-process."""
+"""Smoke test of bundles/fashion_vgg: train, evaluate and (standalone) inference as subprocesses, explain; the
+last_layer arm with and without the ImageNet weights file, MONAI's workflow properties and the network shape
+in-process."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, workflow_property_problems
 from PIL import Image
 
 from medkit.cli import main
@@ -21,6 +22,8 @@ from medkit.networks.vgg import VGG16_IMAGENET_FILE
 CONFIGS = REPO_ROOT / "bundles" / "fashion_vgg" / "configs"
 TRAIN = str(CONFIGS / "train.json")
 TINY = ["--epochs", "1", "--batch_size", "16", "--spatial_size", "[32, 32]", "--num_workers", "0"]
+# the overrides of TINY that inference.json takes (it has no training keys)
+INFER_TINY = ["--batch_size", "16", "--spatial_size", "[32, 32]", "--num_workers", "0"]
 
 
 def _scalars(run_dir: Path) -> dict[str, list[float]]:
@@ -37,13 +40,18 @@ def data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(data, tmp_path_factory) -> Path:
+def training(data, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("fashion_run") / "scratch"
-    run_bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out), *TINY)
-    return out
+    proc = run_bundle("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out), *TINY)
+    return {"out": out, "log": proc.stdout + proc.stderr}
 
 
-def test_scratch_training_writes_checkpoints_split_and_curves(trained):
+@pytest.fixture(scope="module")
+def trained(training) -> Path:
+    return training["out"]
+
+
+def test_scratch_training_writes_checkpoints_split_and_curves(trained, training):
     for name in ("model.pt", "model_final.pt", "checkpoint_epoch=1.pt", "datalist.json", "run_settings.json"):
         assert (trained / name).is_file(), name
     final = torch.load(trained / "model_final.pt", weights_only=True)
@@ -55,6 +63,10 @@ def test_scratch_training_writes_checkpoints_split_and_curves(trained):
     scalars = _scalars(trained)
     assert {"train_loss", "val_accuracy", "val_loss", "loss/train", "loss/validation"} <= set(scalars)
     assert len(scalars["train_loss"]) == 3  # 45 images in batches of 16
+    log = training["log"]
+    assert "Epoch 1/1: train_loss" in log and "Iter: 1/3" not in log  # one progress line per epoch
+    assert "best val_accuracy" in log and "evaluate.json" in log  # the run summary
+    assert "Epoch 1/1: train_loss" in (trained / "train.log").read_text()
 
 
 def test_evaluate_writes_accuracy_per_class_and_confusion_matrix(trained, data):
@@ -84,9 +96,10 @@ def pngs(tmp_path_factory) -> Path:
 
 def test_inference_on_a_png_folder_builds_no_training_data(trained, pngs, tmp_path):
     preds = tmp_path / "preds"
-    run_bundle("run", "--config_file", bundle_layers(CONFIGS, "train.json", "inference.json"),
-               "--input_dir", str(pngs), "--output_dir", str(preds), "--ckpt_path", str(trained / "model.pt"),
-               "--dataset_dir", str(tmp_path / "no_training_data_here"), *TINY)  # fmt: skip
+    # inference.json runs on its own; a dataset_dir that does not exist proves it builds no training data
+    run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--input_dir", str(pngs),
+               "--output_dir", str(preds), "--ckpt_path", str(trained / "model.pt"),
+               "--dataset_dir", str(tmp_path / "no_training_data_here"), *INFER_TINY)  # fmt: skip
     rows = list(csv.DictReader(open(preds / "predictions.csv")))
     assert [r["id"] for r in rows] == ["garment_0", "garment_1", "garment_7"]
     for r in rows:
@@ -95,7 +108,8 @@ def test_inference_on_a_png_folder_builds_no_training_data(trained, pngs, tmp_pa
         assert int(r["predicted_label"]) == int(np.argmax(probs))
 
 
-def test_explain_on_the_bundle(trained, pngs, tmp_path, capsys):
+def test_explain_on_the_bundle(trained, pngs, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)  # inference.json's % macros name train.json from the repository root
     args = ["explain", "--bundle", "fashion_vgg", "--checkpoint", str(trained / "model.pt"), "--images", str(pngs),
             "--per-class", "1", "--output-dir", str(tmp_path), "--override", "spatial_size=[32, 32]"]  # fmt: skip
     assert main(args) == 0
@@ -123,10 +137,10 @@ def test_last_layer_mode_trains_only_the_last_layer(data, tmp_path, monkeypatch)
     torch.save(fake, weights)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     out = tmp_path / "last_layer"
-    # only model_final.pt is checked: no validation (so no model.pt) and no per-epoch copy of it, each 0.5 GB
+    # only model_final.pt is checked: no validation, so no model.pt (0.5 GB)
     proc = run_bundle_in_process("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out),
-                                 "--mode", "last_layer", "--learning_rate", "0.01", *TINY, "--val_interval", "2",
-                                 "--ckpt_saver#save_interval", "0")  # fmt: skip
+                                 "--mode", "last_layer", "--learning_rate", "0.01", *TINY,
+                                 "--val_interval", "2")  # fmt: skip
     assert "loading ImageNet VGG16 weights from" in proc.stdout + proc.stderr
     final = torch.load(out / "model_final.pt", weights_only=True)
     assert [len(g["params"]) for g in final["optimizer"]["param_groups"]] == [2]  # head weight and bias only
@@ -136,6 +150,33 @@ def test_last_layer_mode_trains_only_the_last_layer(data, tmp_path, monkeypatch)
         if not key.startswith("classifier.6"):
             torch.testing.assert_close(model[key], value, rtol=0, atol=0, msg=key)
     assert model["head.weight"].shape == (10, 4096)
+
+
+@pytest.mark.parametrize("configs", [["train.json", "evaluate.json"], ["inference.json"]], ids=["evaluate", "infer"])
+def test_last_layer_checkpoints_are_used_without_the_weights_file(configs, tmp_path, monkeypatch):
+    from monai.bundle import ConfigParser
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no ImageNet file here: the checkpoint holds every weight
+    monkeypatch.chdir(REPO_ROOT)  # inference.json's % macros name train.json from the repository root
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / name) for name in configs])
+    parser["mode"] = "last_layer"
+    net = parser.get_parsed_content("network_def")
+    assert net.head.out_features == 10 and net.trainable_parameters()  # built, no FileNotFoundError
+
+
+@pytest.mark.parametrize("workflow_type, config", [("train", "train.json"), ("inference", "inference.json")])
+def test_monai_workflow_properties(trained, data, pngs, tmp_path, workflow_type, config):
+    overrides = {"dataset_dir": str(data), "output_dir": str(tmp_path / "o")}
+    if workflow_type == "inference":
+        overrides.update(input_dir=str(pngs), ckpt_path=str(trained / "model.pt"))
+    assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
+
+
+def test_verify_net_in_out():
+    proc = run_bundle_in_process("verify_net_in_out", "network_def", "--meta_file", str(CONFIGS / "metadata.json"),
+                                 "--config_file", str(CONFIGS / "inference.json"))  # fmt: skip
+    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
 
 
 def test_metadata_verifies_against_the_shipped_schema(caplog):

@@ -1,5 +1,5 @@
-"""Smoke test of bundles/pcam_transfer: train, evaluate and inference as subprocesses; resume, the weights policy and
-the metadata in-process."""
+"""Smoke test of bundles/pcam_transfer: train, evaluate and (standalone) inference as subprocesses; resume, the
+weights policy, MONAI's workflow properties, the network shape and the metadata in-process."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process
+from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, workflow_property_problems
 from monai.bundle import ConfigParser
 from PIL import Image
 
@@ -19,6 +19,7 @@ from medkit.data import generate_pcam_dataset
 
 CONFIGS = REPO_ROOT / "bundles" / "pcam_transfer" / "configs"
 TRAIN = str(CONFIGS / "train.json")
+# keys that inference.json defines too, so every run takes the same overrides
 TINY = ["--spatial_size", "[32, 32]", "--hidden_channels", "8", "--batch_size", "4", "--num_workers", "0"]
 FROZEN = ("features.", "classifier.")
 
@@ -71,6 +72,9 @@ def test_train_writes_checkpoints_split_curves_and_warns_about_weights(trained):
     assert {"train_loss", "val_roc_auc", "val_accuracy", "val_loss", "loss/train", "loss/validation"} <= set(scalars)
     assert len(scalars["train_loss"]) == 2 and len(scalars["loss/validation"]) == 1
     log = trained["log"]
+    assert "Epoch 1/1: train_loss" in log and "Iter: 1/2" not in log  # one progress line per epoch
+    assert "best val_roc_auc" in log and str(out / "model.pt") in log and "evaluate.json" in log  # the run summary
+    assert "Epoch 1/1: train_loss" in (out / "train.log").read_text()
     assert "vgg16-397923af.pth" in log and "FROZEN VGG16 features are RANDOM" in log
     assert "SYNTHETIC" in log
     settings = json.loads((out / "run_settings.json").read_text())
@@ -78,12 +82,11 @@ def test_train_writes_checkpoints_split_curves_and_warns_about_weights(trained):
 
 
 def test_resume_trains_the_head_and_leaves_vgg_frozen(trained):
-    # only model_final.pt is checked: no per-epoch copy of it (0.5 GB)
     proc = _bundle("run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir",
-                   str(trained["out"]), "--epochs", "2", "--resume", "true", *TINY, "--ckpt_saver#save_interval", "0",
-                   torch_home=trained["home"], in_process=True)  # fmt: skip
+                   str(trained["out"]), "--epochs", "2", "--resume", "true", *TINY, torch_home=trained["home"],
+                   in_process=True)  # fmt: skip
     log = proc.stdout + proc.stderr
-    assert "Restored all variables" in log and "Epoch[2] Complete" in log and "Epoch[1] Complete" not in log
+    assert "Restored all variables" in log and "Epoch 2/2:" in log and "Epoch 1/2:" not in log
     before, after = trained["epoch1"], torch.load(trained["out"] / "model_final.pt", weights_only=True)["model"]
     frozen = [k for k in before if k.startswith(FROZEN)]
     head = [k for k in before if k.startswith("head.")]
@@ -117,9 +120,9 @@ def test_inference_scores_any_patch_names(trained, tmp_path):
     patch.convert("L").save(src / "c.tif")
     Image.open(trained["data"] / "N_11.jpg").resize((50, 70)).save(src / "d.jpeg")
     preds = tmp_path / "preds"
-    # a dataset_dir that does not exist proves the inference layer builds no training data
-    _bundle("run", "--config_file", bundle_layers(CONFIGS, "train.json", "inference.json"), "--input_dir", str(src),
-            "--output_dir", str(preds), "--ckpt_path", str(trained["out"] / "model.pt"), "--dataset_dir",
+    # inference.json runs on its own; a dataset_dir that does not exist proves it builds no training data
+    _bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--input_dir", str(src), "--output_dir",
+            str(preds), "--ckpt_path", str(trained["out"] / "model.pt"), "--dataset_dir",
             str(tmp_path / "no_training_data_here"), *TINY, torch_home=trained["home"])  # fmt: skip
     rows = list(csv.DictReader(open(preds / "slide_predictions.csv")))
     assert [r["file"] for r in rows] == ["a.jpg", "b.png", "c.tif", "d.jpeg"]
@@ -138,11 +141,14 @@ def test_weights_imagenet_demands_the_file(tmp_path, trained):
     assert expected in proc.stdout + proc.stderr and "download.pytorch.org" in proc.stdout + proc.stderr
 
 
-def test_infer_preprocessing_and_network_def_build_from_the_layers(trained, monkeypatch):
-    """What ``medkit explain --bundle pcam_transfer`` relies on: both ids resolve from train.json + inference.json."""
+@pytest.mark.parametrize("configs", [["train.json", "inference.json"], ["inference.json"]], ids=["layered", "alone"])
+def test_infer_preprocessing_and_network_def_build_from_the_layers(trained, monkeypatch, configs):
+    """What ``medkit explain --bundle pcam_transfer`` relies on: both ids resolve from train.json + inference.json (as
+    explain reads them) and from the standalone inference.json."""
     monkeypatch.setenv("TORCH_HOME", str(trained["home"]))
+    monkeypatch.chdir(REPO_ROOT)  # inference.json's % macros name train.json from the repository root
     parser = ConfigParser()
-    parser.read_config([TRAIN, str(CONFIGS / "inference.json")])
+    parser.read_config([str(CONFIGS / name) for name in configs])
     parser.update({"spatial_size": [64, 64], "hidden_channels": 8})
     image = parser.get_parsed_content("infer#preprocessing")({"image": str(trained["data"] / "N_11.jpg")})["image"]
     assert tuple(image.shape) == (3, 64, 64) and image.dtype == torch.float32
@@ -152,6 +158,22 @@ def test_infer_preprocessing_and_network_def_build_from_the_layers(trained, monk
     net = parser.get_parsed_content("network_def").eval()
     net.load_state_dict(torch.load(trained["out"] / "model.pt", weights_only=True))
     assert net(image[None]).shape == (1, 1)
+
+
+@pytest.mark.parametrize("workflow_type, config", [("train", "train.json"), ("inference", "inference.json")])
+def test_monai_workflow_properties(trained, tmp_path, monkeypatch, workflow_type, config):
+    monkeypatch.setenv("TORCH_HOME", str(trained["home"]))
+    overrides = {"dataset_dir": str(trained["data"]), "output_dir": str(tmp_path / "o"), "hidden_channels": 8}
+    if workflow_type == "inference":
+        overrides.update(input_dir=str(trained["data"]), ckpt_path=str(trained["out"] / "model.pt"))
+    assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
+
+
+def test_verify_net_in_out():
+    proc = run_bundle_in_process("verify_net_in_out", "network_def", "--meta_file", str(CONFIGS / "metadata.json"),
+                                 "--config_file", str(CONFIGS / "inference.json"),
+                                 "--hidden_channels", "8")  # fmt: skip
+    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
 
 
 def test_metadata_verifies_against_the_shipped_schema(tmp_path):
