@@ -1,8 +1,8 @@
 """Explain a trained bundle's predictions on image files: saliency, Grad-CAM and feature-map PNG grids.
 
-The network comes from the bundle's ``network_def`` and the input pipeline from ``infer#preprocessing`` (a MONAI
-``Compose`` over the key ``image``), both parsed from ``configs/train.json`` layered with ``configs/inference.json``
-exactly as ``python -m monai.bundle run`` would, so the explained inputs are what the network saw at inference.
+The network comes from the bundle's ``network_def`` and the input pipeline from ``preprocessing`` (a MONAI
+``Compose`` over the key ``image``), both parsed from the bundle's standalone ``configs/inference.json`` exactly as
+``python -m monai.bundle run`` would, so the explained inputs are what the network saw at inference.
 
 Images are picked per class, ``per_class`` of each in sorted file order. The class of an image is, in this order:
 
@@ -53,24 +53,33 @@ _HISTOLOGY = re.compile(r"^(?P<letter>[TN])_")
 
 
 def load_bundle_config(bundle: str | os.PathLike, overrides: dict[str, Any] | None = None):
-    """``configs/train.json`` layered with ``configs/inference.json`` (when present) and ``overrides``, parsed lazily.
+    """The bundle's standalone ``configs/inference.json`` with ``overrides``, parsed lazily.
+
+    Its ``%`` macros name ``train.json`` from the repository root, so they are expanded with the working directory
+    set to the folder holding ``bundles/``; ``medkit explain`` then works from anywhere.
 
     Returns:
-        a ``monai.bundle.ConfigParser``; only what is asked for (``network_def``, ``infer#preprocessing``) is built.
+        a ``monai.bundle.ConfigParser``; only what is asked for (``network_def``, ``preprocessing``) is built.
     """
     from monai.bundle import ConfigParser
 
-    configs = find_bundle(bundle) / "configs"
-    if not (configs / "train.json").is_file():
-        raise FileNotFoundError(f"bundle {bundle}: {configs / 'train.json'} does not exist")
-    files = [configs / "train.json"] + ([configs / "inference.json"] if (configs / "inference.json").is_file() else [])
+    root = find_bundle(bundle).resolve()
+    config = root / "configs" / "inference.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"bundle {bundle}: {config} does not exist")
     parser = ConfigParser()
-    parser.read_config([str(f) for f in files])
+    parser.read_config(str(config))
+    cwd = os.getcwd()
+    try:
+        os.chdir(root.parents[1])
+        parser.resolve_macro_and_relative_ids()
+    finally:
+        os.chdir(cwd)
     for key, value in (overrides or {}).items():
         parser[key] = value
-    for key in ("network_def", "infer#preprocessing"):
+    for key in ("network_def", "preprocessing"):
         if key not in parser:
-            raise ValueError(f"bundle {bundle}: {' + '.join(f.name for f in files)} define no {key!r}")
+            raise ValueError(f"bundle {bundle}: {config} defines no {key!r}")
     return parser
 
 
@@ -219,7 +228,7 @@ class _BundleModel:
         parser = load_bundle_config(bundle, overrides)
         self.device = device
         self.network = load_checkpoint(parser.get_parsed_content("network_def"), checkpoint).to(device).eval()
-        self.preprocessing = parser.get_parsed_content("infer#preprocessing")
+        self.preprocessing = parser.get_parsed_content("preprocessing")
         self.class_names = parser.get_parsed_content("class_names") if "class_names" in parser else None
         self.label_fn = parser.get_parsed_content("explain#label_fn") if "explain#label_fn" in parser else None
         has_hint = "explain#transpose" in parser
@@ -229,7 +238,7 @@ class _BundleModel:
         try:
             return torch.as_tensor(self.preprocessing({"image": str(path)})["image"]).float()
         except Exception as exc:
-            raise ValueError(f"infer#preprocessing failed on {path}: {exc}") from exc
+            raise ValueError(f"preprocessing failed on {path}: {exc}") from exc
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -20,27 +20,22 @@ SPATIAL = 48
 def _bundle(root: Path, network_def: dict) -> Path:
     configs = root / "configs"
     configs.mkdir(parents=True)
-    train = {
+    inference = {
         "imports": ["$import torch"],
         "spatial_size": [64, 64],
         "network_def": network_def,
-        "_desc_": "building training data would fail: explain must build network_def and infer#preprocessing only",
-        "train": {"datalist": "$1/0"},
-        "run": ["$@train#datalist"],
+        "_desc_": "building the dataset would fail: explain must build network_def and preprocessing only",
+        "dataset": {"_target_": "Dataset", "data": "$1/0"},
+        "preprocessing": {
+            "_target_": "Compose",
+            "transforms": [
+                {"_target_": "LoadImaged", "keys": "image", "image_only": True, "ensure_channel_first": True},
+                {"_target_": "Resized", "keys": "image", "spatial_size": "@spatial_size"},
+                {"_target_": "ScaleIntensityd", "keys": "image"},
+            ],
+        },
+        "run": ["$@dataset"],
     }
-    inference = {
-        "infer": {
-            "preprocessing": {
-                "_target_": "Compose",
-                "transforms": [
-                    {"_target_": "LoadImaged", "keys": "image", "image_only": True, "ensure_channel_first": True},
-                    {"_target_": "Resized", "keys": "image", "spatial_size": "@spatial_size"},
-                    {"_target_": "ScaleIntensityd", "keys": "image"},
-                ],
-            },
-        }
-    }
-    (configs / "train.json").write_text(json.dumps(train))
     (configs / "inference.json").write_text(json.dumps(inference))
     return root
 
