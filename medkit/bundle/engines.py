@@ -66,6 +66,7 @@ def build_trainer(
     handlers: Sequence[Any] = (),
     early_stopper: Any = None,
     resume: bool | str = False,
+    checkpoint_interval: int = 1,
     max_minutes: float | None = None,
     summary_writer: Any = None,
     run_settings: Mapping[str, Any] | None = None,
@@ -98,6 +99,8 @@ def build_trainer(
         early_stopper: a MONAI ``EarlyStopHandler`` built without a trainer; it is given this trainer and attached
             to ``validator``, whose metrics it watches (the config cannot wire it: the reference would be circular).
         resume: continue from the newest checkpoint in ``output_dir`` (``true``/``false`` as on the command line).
+        checkpoint_interval: epochs between the resumable ``checkpoint_epoch=N.pt`` (the newest is kept); 0 writes
+            only ``model_final.pt`` at the end, for networks whose checkpoints are large (a VGG16 is 0.5 GB).
         max_minutes: stop training after this many minutes; ``None`` for no limit.
         summary_writer: the run's TensorBoard ``SummaryWriter``; ``None`` writes no events.
         run_settings: the run's settings, logged as TensorBoard hparams against the best metric.
@@ -152,7 +155,7 @@ def build_trainer(
         save_dict=state,
         save_final=True,
         final_filename=FINAL_FILENAME,
-        save_interval=1,
+        save_interval=int(checkpoint_interval),
         n_saved=1,
         epoch_level=True,
     ).attach(trainer)

@@ -167,3 +167,12 @@ def test_bundle_handlers_run_before_logging():
     writer = Writer()
     _evaluator(net, handlers=[AddMetric()], summary_writer=writer).run()
     assert "extra" in writer.tags and "val_mse" in writer.tags
+
+
+@pytest.mark.parametrize("interval, files", [(1, ["checkpoint_epoch=3.pt"]), (2, ["checkpoint_epoch=2.pt"]), (0, [])])
+def test_checkpoint_interval(tmp_path, interval, files):
+    net, opt, sched = _parts()
+    trainer, _ = _trainer(net, opt, sched, tmp_path, epochs=3, checkpoint_interval=interval)
+    trainer.run()
+    assert sorted(p.name for p in tmp_path.glob("checkpoint_epoch=*.pt")) == files
+    assert (tmp_path / "model_final.pt").is_file()
