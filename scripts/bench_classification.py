@@ -104,7 +104,6 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "spatial_size": [args.spatial_size, args.spatial_size],
         "train#dataloader#drop_last": True,
-        "log_every": 10**9,  # the per-iteration progress lines would go to stdout, which holds only the JSON
         **{k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)},
     }
 
