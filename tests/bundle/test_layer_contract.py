@@ -71,3 +71,17 @@ def test_loading_a_config_changes_nothing_until_run(bundle, tmp_path):
             assert torch.equal(torch.get_rng_state(), state)
     assert not out.exists()
     assert not Path(REPO_ROOT / "run_settings.json").exists()
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_metadata_verifies_against_the_shipped_schema(bundle):
+    from conftest import run_bundle_in_process
+
+    proc = run_bundle_in_process(
+        "verify_metadata",
+        "--meta_file",
+        str(REPO_ROOT / "bundles" / bundle / "configs" / "metadata.json"),
+        "--filepath",
+        str(REPO_ROOT / "bundles" / "meta_schema.json"),
+    )
+    assert "metadata is verified with no error" in proc.stdout + proc.stderr
