@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from monai.inferers import Inferer, SimpleInferer
 
+from medkit.utils import as_bool
+
 __all__ = ["AutocastInferer", "FlipTTAInferer", "cpu_bf16_supported", "use_cpu_bf16"]
 
 logger = logging.getLogger(__name__)
@@ -34,15 +36,17 @@ def use_cpu_bf16(device: torch.device | str, enabled: bool | str = "auto") -> bo
 
     Args:
         device: the training device.
-        enabled: ``True``/``False`` to force, or ``"auto"`` to use bf16 when :func:`cpu_bf16_supported`.
+        enabled: ``True``/``False`` (or ``"true"``/``"false"``, as a command line gives them) to force, or
+            ``"auto"`` to use bf16 when :func:`cpu_bf16_supported`.
     """
     if torch.device(device).type != "cpu":
         return False
-    if enabled == "auto":
+    if isinstance(enabled, str) and enabled.strip().lower() == "auto":
         return cpu_bf16_supported()
-    if not isinstance(enabled, bool):
-        raise ValueError(f"enabled must be True, False or 'auto', got {enabled!r}")
-    return enabled
+    try:
+        return as_bool(enabled)
+    except ValueError:
+        raise ValueError(f"cpu_bf16 must be true, false or auto, got {enabled!r}") from None
 
 
 class AutocastInferer(Inferer):

@@ -31,8 +31,10 @@ def test_use_cpu_bf16_switch():
     assert use_cpu_bf16("cpu", False) is False
     assert use_cpu_bf16("cuda", True) is False
     assert isinstance(use_cpu_bf16("cpu", "auto"), bool)
-    with pytest.raises(ValueError, match="'yes'"):
-        use_cpu_bf16("cpu", "yes")
+    # a command line gives strings: --cpu_bf16 false must switch it off, like every other medkit flag
+    assert use_cpu_bf16("cpu", "false") is False and use_cpu_bf16("cpu", "True") is True
+    with pytest.raises(ValueError, match="cpu_bf16 must be true, false or auto, got 'maybe'"):
+        use_cpu_bf16("cpu", "maybe")
 
 
 def test_memory_format_applies_to_4d_inputs_only():
