@@ -4,6 +4,7 @@ MONAI workflow properties, the network's shapes and the metadata in-process."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +126,32 @@ def test_verify_net_in_out():
         "--config_file", str(CONFIGS / "inference.json"),
     )  # fmt: skip
     assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
+
+
+def _mask(path: str) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("L")) > 127
+
+
+def test_bundle_learns_synthetic_vessels(tmp_path):
+    """Twenty-five short epochs of the bundle as configured (small U-Net, 32x32 patches) segment the generator's
+    vessels on 64x64 fundus images: the pipeline learns.
+
+    The bound is derived, not copied from a run: predicting vessel at every pixel of the field of view scores the
+    pooled FOV Dice 2p/(1+p), with p the vessel fraction inside the FOV of the validation images (0.07 here, so 0.13),
+    and an untrained network lands near that; 0.5 is almost four times that baseline and needs, e.g., half of the
+    vessel pixels found at a precision of one half, which no constant prediction reaches. Mutation: an optimizer with
+    lr 0 scores 0.13 and fails.
+    """
+    data = generate_retina_dataset(tmp_path / "data", num_train=8, num_test=1, image_size=64, seed=0)
+    out = tmp_path / "run"
+    proc = run_bundle_in_process(
+        "run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out), "--epochs", "25",
+        "--batch_size", "2", "--num_patches", "2", "--patch_size", "[32,32]", "--channels#unet", "[8,16,32]",
+        "--num_workers", "0",
+    )  # fmt: skip
+    val = json.loads((out / "datalist.json").read_text())["val"]
+    vessels = sum(int((_mask(i["label"]) & _mask(i["fov"])).sum()) for i in val)
+    p = vessels / sum(int(_mask(i["fov"]).sum()) for i in val)
+    assert 2 * p / (1 + p) < 0.2, p
+    best = float(re.search(r"best val_fov_dice ([0-9.]+) at epoch", proc.stdout + proc.stderr).group(1))
+    assert best > 0.5, best
