@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import (
     CheckpointLoader,
@@ -48,6 +48,20 @@ def _attach_all(engine: Engine, handlers: Sequence[Any]) -> None:
     for handler in handlers:
         if handler is not None:
             handler.attach(engine)
+
+
+def _quiet_engine_logs(trainer: Engine, validator: Engine | None) -> None:
+    """One line per epoch: the engines' own INFO lines (run started, epoch complete, checkpoint saved, new best) and
+    the validator's metric lines give way to :class:`EpochProgress`, which carries the validation metrics. Warnings
+    and errors still show."""
+    quiet = logging.getLogger(f"{__name__}.engines")
+    quiet.setLevel(logging.WARNING)
+    trainer.logger = quiet
+    if validator is not None:
+        validator.logger = quiet
+        metric_log = getattr(validator, "metric_log", None)
+        if metric_log is not None and validator.has_event_handler(metric_log.epoch_completed, Events.EPOCH_COMPLETED):
+            validator.remove_event_handler(metric_log.epoch_completed, Events.EPOCH_COMPLETED)
 
 
 def build_trainer(
@@ -137,7 +151,8 @@ def build_trainer(
         early_stopper.attach(validator)
     _attach_all(trainer, handlers)
     TimeLimitHandler(max_minutes).attach(trainer)
-    EpochProgress(optimizer=optimizer, summary_writer=summary_writer).attach(trainer)
+    EpochProgress(optimizer=optimizer, summary_writer=summary_writer, validator=validator).attach(trainer)
+    _quiet_engine_logs(trainer, validator)
     if summary_writer is not None:
         TensorBoardStatsHandler(summary_writer, tag_name="train_loss", output_transform=loss_of).attach(trainer)
     RunSummary(
@@ -160,9 +175,9 @@ def build_trainer(
         epoch_level=True,
     ).attach(trainer)
     if as_bool(resume):
-        CheckpointLoader(load_path=find_resume_checkpoint(output_dir), load_dict=state, map_location=device).attach(
-            trainer
-        )
+        CheckpointLoader(
+            load_path=find_resume_checkpoint(output_dir), load_dict=state, map_location=device, name=__name__
+        ).attach(trainer)
     return trainer
 
 
@@ -217,7 +232,9 @@ def build_evaluator(
     )
     if load_path is not None:
         CheckpointLoader(load_path=str(load_path), load_dict={"model": network}, map_location=device).attach(evaluator)
-    StatsHandler(iteration_log=False).attach(evaluator)
+    metric_log = StatsHandler(iteration_log=False)
+    metric_log.attach(evaluator)
+    evaluator.metric_log = metric_log  # build_trainer folds it into the epoch line when this is its validator
     if summary_writer is not None:
         TensorBoardStatsHandler(summary_writer, iteration_log=False).attach(evaluator)
         if as_bool(log_images):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import numbers
 import os
 import shlex
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
@@ -47,11 +49,20 @@ class EpochProgress:
         optimizer: the trainer's optimizer, whose first parameter group's learning rate is reported.
         summary_writer: a TensorBoard ``SummaryWriter``, or ``None``.
         progress_bar: show the iteration bar; ``None`` decides by whether stderr is a terminal.
+        validator: the validation engine; the metrics of a validation run this epoch join the line, with the best
+            key metric so far.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, summary_writer: Any = None, progress_bar: bool | None = None):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        summary_writer: Any = None,
+        progress_bar: bool | None = None,
+        validator: Engine | None = None,
+    ):
         self.optimizer = optimizer
         self.writer = summary_writer
+        self.validator = validator
         self.progress_bar = sys.stderr.isatty() if progress_bar is None else progress_bar
         self._sum = 0.0
         self._count = 0
@@ -77,6 +88,12 @@ class EpochProgress:
         self._sum += _loss(engine.state.output)
         self._count += 1
 
+    def _validation(self, epoch: int) -> str:
+        state = getattr(self.validator, "state", None)
+        if state is None or getattr(state, "epoch", None) != epoch or not state.metrics:
+            return ""
+        return _validation_text(state)
+
     def __call__(self, engine: Engine) -> None:
         seconds = time.perf_counter() - self._epoch_start
         self._epoch_times.append(seconds)
@@ -85,11 +102,11 @@ class EpochProgress:
         recent = self._epoch_times[-5:]
         eta = sum(recent) / len(recent) * (max_epochs - epoch)
         logger.info(
-            "Epoch %d/%d: train_loss %.4f (mean of %d iterations), lr %.3g, %s, ETA %s",
+            "Epoch %d/%d: train_loss %.4f%s, lr %.3g, %s, ETA %s",
             epoch,
             max_epochs,
             mean,
-            self._count,
+            self._validation(epoch),
             self._lr,
             format_seconds(seconds),
             format_seconds(eta),
@@ -97,6 +114,26 @@ class EpochProgress:
         if self.writer is not None:
             self.writer.add_scalar("train_loss_epoch", mean, epoch)
             self.writer.add_scalar("lr", self._lr, epoch)
+
+
+def _scalar(value: Any) -> float | None:
+    """``value`` as a float when it is one number (python, numpy or a one-element tensor or array), else ``None``."""
+    if isinstance(value, torch.Tensor):
+        return float(value) if value.numel() == 1 else None
+    if isinstance(value, np.ndarray):
+        return float(value.reshape(-1)[0]) if value.size == 1 else None
+    return float(value) if isinstance(value, numbers.Real) else None
+
+
+def _validation_text(state: Any) -> str:
+    values = {k: _scalar(v) for k, v in state.metrics.items()}
+    parts = [f", {k} {v:.4f}" for k, v in values.items() if v is not None]
+    name, best_epoch = getattr(state, "key_metric_name", None), getattr(state, "best_metric_epoch", -1)
+    if name is not None and best_epoch is not None and best_epoch >= 0:
+        key = next((i for i, p in enumerate(parts) if p.startswith(f", {name} ")), None)
+        if key is not None:
+            parts[key] += f" (best {state.best_metric:.4f} at epoch {best_epoch})"
+    return "".join(parts)
 
 
 def to_display_image(x: torch.Tensor) -> torch.Tensor:
@@ -246,8 +283,8 @@ class RunSummary:
         if best is not None:
             metrics[f"best/{name}"] = best
         for key, value in getattr(getattr(self.validator, "state", None), "metrics", {}).items():
-            if isinstance(value, int | float):
-                metrics[f"final/{key}"] = float(value)
+            if _scalar(value) is not None:
+                metrics[f"final/{key}"] = _scalar(value)
         settings = {k: _hparam_value(v) for k, v in self.run_settings.items()}
         for summary in hparams(settings, metrics):
             self.writer._get_file_writer().add_summary(summary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 
 import pytest
 import torch
@@ -134,6 +135,8 @@ def test_epoch_lines_and_summary_are_logged(tmp_path, caplog):
     assert (
         "Epoch 1/2: train_loss" in text and "lr 0.05" in text and "Epoch 2/2: train_loss" in text and "lr 0.025" in text
     )
+    assert re.search(r"Epoch 2/2: train_loss [0-9.]+, val_mse [0-9.]+ \(best [0-9.]+ at epoch \d\), lr", text)
+    assert "Epoch[2] Metrics" not in text and "Saved checkpoint" not in text  # one line per epoch
     assert "best val_mse" in text and str(tmp_path / "model.pt") in text
     assert "b/x/configs/evaluate.json" in text
 

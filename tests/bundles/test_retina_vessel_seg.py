@@ -48,8 +48,9 @@ def test_train_writes_checkpoints_events_split_and_fov_metrics(trained):
     log = trained["log"]
     assert "Epoch 1/2: train_loss" in log and "Iter: 1/2" not in log  # one progress line per epoch
     assert "SYNTHETIC" in log  # generated data is logged as synthetic
-    assert all(f"{name}:" in log for name in METRICS)
-    assert "Key metric: val_fov_dice" in log
+    epoch_line = next(line for line in log.splitlines() if "Epoch 2/2: train_loss" in line)
+    assert all(f", {name} " in epoch_line for name in METRICS)  # validation metrics join the epoch line
+    assert "val_fov_dice" in epoch_line and "(best " in epoch_line
     assert "best val_fov_dice" in log and "evaluate.json" in log  # the run summary
     assert "Epoch 2/2: train_loss" in (out / "train.log").read_text()
 
