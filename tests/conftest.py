@@ -102,6 +102,34 @@ _BUNDLE_COMMANDS = ("run", "verify_metadata", "ckpt_export", "verify_net_in_out"
 _LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 
 
+def _log_files() -> set[tuple[logging.Logger, logging.Handler]]:
+    """The file handlers on every logger now."""
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    return {
+        (logger, handler)
+        for logger in loggers
+        for handler in getattr(logger, "handlers", [])
+        if isinstance(handler, logging.FileHandler)
+    }
+
+
+def _close_log_files(before: set[tuple[logging.Logger, logging.Handler]]) -> None:
+    """Detaches and closes the file handlers added since ``before`` (a run's ``train.log`` in a folder that a test's
+    tmp_path cleanup will delete)."""
+    for logger, handler in _log_files() - before:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_log_files():
+    """Code that calls ``medkit.bundle.start_run`` in the test process (benchmarks, in-process workflows) leaves no
+    log file attached to a logger after the test."""
+    before = _log_files()
+    yield
+    _close_log_files(before)
+
+
 @contextlib.contextmanager
 def _isolated_bundle_state(stream: io.StringIO) -> Iterator[None]:
     """Sends every INFO log record to ``stream`` and restores the global state a bundle run changes.
@@ -140,6 +168,7 @@ def _isolated_bundle_state(stream: io.StringIO) -> Iterator[None]:
         "sys_path": sys.path[:],
         "cwd": os.getcwd(),
         "excepthook": sys.excepthook,
+        "log_files": _log_files(),
     }
     try:
         root.addHandler(capture)
@@ -162,11 +191,7 @@ def _isolated_bundle_state(stream: io.StringIO) -> Iterator[None]:
             writer.close()
         # medkit.bundle.start_run adds the run's log file to loggers and installs its one-line error hook
         sys.excepthook = saved["excepthook"]
-        for logger in [root, *logging.root.manager.loggerDict.values()]:
-            for handler in list(getattr(logger, "handlers", [])):
-                if isinstance(handler, logging.FileHandler):
-                    logger.removeHandler(handler)
-                    handler.close()
+        _close_log_files(saved["log_files"])
         os.chdir(saved["cwd"])
         sys.path[:] = saved["sys_path"]
         for logger, handlers in detached.items():

@@ -64,7 +64,7 @@ def test_finetune_loads_matching_layers_and_logs_the_skipped_ones(runs):
         assert (runs["fine"] / name).is_file(), name
     assert len(list(runs["fine"].glob("events.out.tfevents.*"))) == 1
     assert all(
-        f"{key}: " in log for key in ("val_dice_shaft", "val_dice_background", "val_dice_mean", "val_dice_mean_fg")
+        f", {key} " in log for key in ("val_dice_shaft", "val_dice_background", "val_dice_mean", "val_dice_mean_fg")
     )
     assert "Epoch 2/2: train_loss" in log and "Iter: 1/" not in log  # one progress line per epoch
     assert "best val_mean_dice" in log and str(runs["fine"] / "model.pt") in log  # the run summary

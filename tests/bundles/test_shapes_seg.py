@@ -50,7 +50,7 @@ def test_train_writes_checkpoints_events_and_per_class_metrics(trained):
     assert final["trainer"]["iteration"] == 2  # 10 training images, batch 4, last partial batch dropped
     assert json.loads((out / "run_settings.json").read_text())["loss"] == "dice_mse"
     log = trained["log"]
-    assert "Epoch 1/1: train_loss" in log and "(mean of 2 iterations)" in log  # one progress line per epoch
+    assert "Epoch 1/1: train_loss" in log and "Iter:" not in log  # one progress line per epoch
     assert "val_dice_star" in log and "val_iou_background" in log and "val_mean_iou" in log
     assert "best val_mean_iou" in log  # the run summary
     # PerClassMetrics runs before the TensorBoard writer, which therefore gets one scalar per class
