@@ -85,3 +85,28 @@ def test_metadata_verifies_against_the_shipped_schema(bundle):
         str(REPO_ROOT / "bundles" / "meta_schema.json"),
     )
     assert "metadata is verified with no error" in proc.stdout + proc.stderr
+
+
+# overrides verify_net_in_out needs: endo reads num_classes from a trained run's mapping.json; pcam's head kept small
+VERIFY_NET_OVERRIDES = {"endo_instrument_seg": ["--num_classes", "4"], "pcam_transfer": ["--hidden_channels", "8"]}
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_verify_net_in_out(bundle):
+    """MONAI's shape check of ``network_def`` against the metadata's ``network_data_format``, on inference.json.
+
+    dna_binding's metadata gives the network's ``(B, L, 4)`` input in MONAI's ``(1, num_channels, *spatial_shape)``
+    order: 101 "channels" (positions) and a spatial shape of [4] (bases)."""
+    from conftest import run_bundle_in_process
+
+    configs = REPO_ROOT / "bundles" / bundle / "configs"
+    proc = run_bundle_in_process(
+        "verify_net_in_out",
+        "network_def",
+        "--meta_file",
+        str(configs / "metadata.json"),
+        "--config_file",
+        str(configs / "inference.json"),
+        *VERIFY_NET_OVERRIDES.get(bundle, []),
+    )
+    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr

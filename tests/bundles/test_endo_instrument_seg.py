@@ -135,15 +135,6 @@ def test_monai_workflow_properties(runs, tmp_path, workflow_type, config):
     assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
 
 
-def test_verify_net_in_out():
-    # num_classes as in the metadata: inference.json otherwise reads it from the mapping.json of a trained run
-    proc = run_bundle_in_process(
-        "verify_net_in_out", "network_def", "--meta_file", str(CONFIGS / "metadata.json"),
-        "--config_file", str(CONFIGS / "inference.json"), "--num_classes", "4",
-    )  # fmt: skip
-    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
-
-
 def test_metadata_verifies_against_the_shipped_schema():
     # what `monai.bundle verify_metadata --filepath bundles/meta_schema.json` checks, without another subprocess
     import jsonschema

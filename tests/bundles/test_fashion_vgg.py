@@ -176,12 +176,6 @@ def test_monai_workflow_properties(trained, data, pngs, tmp_path, workflow_type,
     assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
 
 
-def test_verify_net_in_out():
-    proc = run_bundle_in_process("verify_net_in_out", "network_def", "--meta_file", str(CONFIGS / "metadata.json"),
-                                 "--config_file", str(CONFIGS / "inference.json"))  # fmt: skip
-    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
-
-
 def test_metadata_verifies_against_the_shipped_schema(caplog):
     from monai.bundle import verify_metadata
 

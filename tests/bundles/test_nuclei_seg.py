@@ -150,18 +150,6 @@ def test_monai_workflow_properties(trained, tmp_path, workflow_type, config):
     assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
 
 
-def test_verify_net_in_out():
-    proc = run_bundle_in_process(
-        "verify_net_in_out",
-        "network_def",
-        "--meta_file",
-        str(CONFIGS / "metadata.json"),
-        "--config_file",
-        str(CONFIGS / "inference.json"),
-    )
-    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
-
-
 def test_published_weights_load_through_monai(tmp_path, monkeypatch):
     import monai
     from monai.bundle import ConfigParser

@@ -168,13 +168,6 @@ def test_monai_workflow_properties(trained, tmp_path, monkeypatch, workflow_type
     assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
 
 
-def test_verify_net_in_out():
-    proc = run_bundle_in_process("verify_net_in_out", "network_def", "--meta_file", str(CONFIGS / "metadata.json"),
-                                 "--config_file", str(CONFIGS / "inference.json"),
-                                 "--hidden_channels", "8")  # fmt: skip
-    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
-
-
 def test_metadata_verifies_against_the_shipped_schema(tmp_path):
     proc = run_bundle_in_process("verify_metadata", "--meta_file", str(CONFIGS / "metadata.json"), "--filepath",
                                  str(REPO_ROOT / "bundles" / "meta_schema.json"))  # fmt: skip

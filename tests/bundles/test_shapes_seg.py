@@ -137,14 +137,6 @@ def test_monai_workflow_properties(trained, tmp_path, workflow_type, config):
     assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
 
 
-def test_verify_net_in_out():
-    proc = run_bundle_in_process(
-        "verify_net_in_out", "network_def", "--meta_file", str(CONFIGS / "metadata.json"),
-        "--config_file", str(CONFIGS / "inference.json"),
-    )  # fmt: skip
-    assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
-
-
 def _write_red_and_blue(root: Path, n: int = 40, size: int = 32, seed: int = 0) -> Path:
     """A 3-class set in the bundle's layout: a red rectangle (class 1) in one half and a blue disc (class 2) in the
     other, on a grey noisy background; every image holds both classes."""
