@@ -14,7 +14,7 @@ from typing import Any
 _EXPORTS = {
     "build_evaluator": "engines",
     "build_trainer": "engines",
-    "loss_of": "engines",
+    "loss_of": "progress",
     "UserError": "errors",
     "install_excepthook": "errors",
     "check_cli_overrides": "overrides",

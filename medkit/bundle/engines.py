@@ -26,22 +26,17 @@ from monai.handlers import (
     ValidationHandler,
 )
 
-from medkit.bundle.progress import EpochProgress, RunSummary, TensorBoardImages
+from medkit.bundle.progress import EpochProgress, RunSummary, TensorBoardImages, loss_of
 from medkit.handlers.checkpoint import find_resume_checkpoint
 from medkit.handlers.time_limit import TimeLimitHandler
 from medkit.utils import as_bool
 
-__all__ = ["build_evaluator", "build_trainer", "loss_of"]
+__all__ = ["build_evaluator", "build_trainer"]
 
 logger = logging.getLogger(__name__)
 
 BEST_FILENAME = "model.pt"
 FINAL_FILENAME = "model_final.pt"
-
-
-def loss_of(output: Any) -> torch.Tensor:
-    """The loss of a trainer iteration's output (a dict, or a list of dicts when the trainer decollates)."""
-    return output["loss"] if isinstance(output, Mapping) else output[0]["loss"]
 
 
 def _attach_all(engine: Engine, handlers: Sequence[Any]) -> None:

@@ -121,19 +121,35 @@ def check_override_keys(keys: Iterable[str], config_files: Sequence[str | os.Pat
         raise UserError(f"unknown override --{key}: {hint}no such key in {names} (nested keys are joined with '#')")
 
 
+def _options(args: Sequence[str]) -> list[tuple[str, list[str], str]]:
+    """``(key, words, value)`` for each ``--key value`` or ``--key=value`` of a command line; ``words`` are the
+    tokens as given, ``value`` is ``""`` for a bare flag."""
+    options = []
+    skip = False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if not arg.startswith("--"):
+            continue
+        key, has_value, value = arg[2:].partition("=")
+        if not has_value and i + 1 < len(args) and not args[i + 1].startswith("--"):
+            options.append((key, [arg, args[i + 1]], args[i + 1]))
+            skip = True
+        else:
+            options.append((key, [arg], value))
+    return options
+
+
 def cli_override_keys(argv: Sequence[str]) -> tuple[list[str], list[str]] | None:
     """``(override keys, config files)`` of a ``monai.bundle run`` argument list, ``None`` for another command."""
     if not argv or argv[0] != "run":
         return None
     keys: list[str] = []
     config_files: list[str] = []
-    args = list(argv[1:])
-    for i, arg in enumerate(args):
-        if not arg.startswith("--"):
-            continue
-        key, has_value, value = arg[2:].partition("=")
+    for key, _, value in _options(argv[1:]):
         if key == "config_file":
-            config_files = parse_config_files(value if has_value else args[i + 1] if i + 1 < len(args) else "")
+            config_files = parse_config_files(value)
         elif key:
             keys.append(key)
     return keys, config_files
@@ -142,25 +158,8 @@ def cli_override_keys(argv: Sequence[str]) -> tuple[list[str], list[str]] | None
 def cli_overrides(argv: Sequence[str] | None = None, drop: Sequence[str] = ()) -> list[str]:
     """The ``--key value`` overrides of a ``python -m monai.bundle run`` command line, without ``--config_file`` and
     the keys in ``drop``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    kept: list[str] = []
-    skip = False
-    for i, arg in enumerate(args):
-        if skip:
-            skip = False
-            continue
-        if not arg.startswith("--"):
-            continue
-        key, has_value, _ = arg[2:].partition("=")
-        takes_next = not has_value and i + 1 < len(args) and not args[i + 1].startswith("--")
-        if key in ("config_file", *drop):
-            skip = takes_next
-            continue
-        kept.append(arg)
-        if takes_next:
-            kept.append(args[i + 1])
-            skip = True
-    return kept
+    options = _options(sys.argv[1:] if argv is None else argv)
+    return [word for key, words, _ in options if key not in ("config_file", *drop) for word in words]
 
 
 def check_cli_overrides(argv: Sequence[str] | None = None) -> None:

@@ -19,7 +19,7 @@ from ignite.engine import Engine, Events
 
 from medkit.bundle.overrides import cli_overrides
 
-__all__ = ["EpochProgress", "RunSummary", "TensorBoardImages", "format_seconds", "to_display_image"]
+__all__ = ["EpochProgress", "RunSummary", "TensorBoardImages", "format_seconds", "loss_of", "to_display_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +33,13 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+def loss_of(output: Any) -> Any:
+    """The loss of a trainer iteration's output (a dict, or a list of dicts when the trainer decollates)."""
+    return output["loss"] if isinstance(output, Mapping) else output[0]["loss"]
+
+
 def _loss(output: Any) -> float:
-    loss = output["loss"] if isinstance(output, Mapping) else output[0]["loss"]
+    loss = loss_of(output)
     return float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
 
 
