@@ -189,13 +189,17 @@ class TensorBoardImages:
         image = _first(engine.state.batch, "image")
         if image is None or torch.as_tensor(image).ndim < 3:
             return
-        images = {"image": image, "label": _first(engine.state.batch, "label"), "prediction": None}
-        images["prediction"] = _first(engine.state.output, "pred")
+        image = torch.as_tensor(image)
+        images = {
+            "image": image,
+            "label": _first(engine.state.batch, "label"),
+            "prediction": _first(engine.state.output, "pred"),
+        }
         for tag, value in images.items():
             if value is None:
                 continue
             value = torch.as_tensor(value)
-            if value.ndim != torch.as_tensor(image).ndim or value.shape[1:] != torch.as_tensor(image).shape[1:]:
+            if value.ndim != image.ndim or value.shape[1:] != image.shape[1:]:
                 continue
             # MONAI's PILReader lays out images as (C, W, H); transpose to TensorBoard's (C, H, W)
             self.writer.add_image(tag, to_display_image(value).transpose(-1, -2), engine.state.epoch)
