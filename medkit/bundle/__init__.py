@@ -26,6 +26,13 @@ _EXPORTS = {
     "default_checkpoint": "models",
     "publish_model": "models",
     "find_bundle": "lookup",
+    "distributed_sampler": "distributed",
+    "end_distributed": "distributed",
+    "init_distributed": "distributed",
+    "is_main_process": "distributed",
+    "local_device": "distributed",
+    "rank0_summary_writer": "distributed",
+    "wrap_ddp": "distributed",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -26,6 +26,8 @@ from monai.handlers import (
     ValidationHandler,
 )
 
+from medkit.bundle.distributed import broadcast_buffers, is_distributed, is_main_process, wrap_ddp
+from medkit.bundle.errors import UserError
 from medkit.bundle.progress import EpochProgress, RunSummary, TensorBoardImages, loss_of
 from medkit.handlers.checkpoint import find_resume_checkpoint
 from medkit.handlers.time_limit import TimeLimitHandler
@@ -118,14 +120,23 @@ def build_trainer(
         decollate: decollate the batch after each iteration (training needs no per-image outputs).
         kwargs: passed on to ``SupervisedTrainer`` (``inferer``, ``amp``, ``prepare_batch``, ``to_kwargs``, ...).
 
+    Under ``torchrun`` (after :func:`medkit.bundle.start_run` joined the process group) the trainer trains
+    ``network`` in ``DistributedDataParallel``; before each validation every rank takes rank 0's BatchNorm statistics,
+    so the validation scores the weights rank 0 saves; logs, TensorBoard, the summary and checkpoints come from rank
+    0; the time limit stops every rank at the same iteration.
+
     Returns:
         The trainer, ready to ``run()``.
     """
+    distributed = is_distributed()
+    if distributed:
+        _check_distributed_loader(train_data_loader)
+    main = is_main_process()
     trainer = SupervisedTrainer(
         device=device,
         max_epochs=max_epochs,
         train_data_loader=train_data_loader,
-        network=network,
+        network=wrap_ddp(network, device) if distributed else network,
         optimizer=optimizer,
         loss_function=loss_function,
         non_blocking=non_blocking,
@@ -136,6 +147,8 @@ def build_trainer(
         lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau
     )
     _attach_all(trainer, [LrScheduleHandler(lr_scheduler, print_lr=False) if steps_each_epoch else None])
+    if distributed:
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: broadcast_buffers(network))
     _attach_all(trainer, pre_validation_handlers)
     if validator is not None:
         ValidationHandler(validator=validator, interval=val_interval, epoch_level=True).attach(trainer)
@@ -146,10 +159,21 @@ def build_trainer(
         early_stopper.attach(validator)
     _attach_all(trainer, handlers)
     TimeLimitHandler(max_minutes).attach(trainer)
-    EpochProgress(optimizer=optimizer, summary_writer=summary_writer, validator=validator).attach(trainer)
+    if not main:
+        summary_writer = None
+    EpochProgress(
+        optimizer=optimizer, summary_writer=summary_writer, validator=validator, progress_bar=None if main else False
+    ).attach(trainer)
     _quiet_engine_logs(trainer, validator)
     if summary_writer is not None:
         TensorBoardStatsHandler(summary_writer, tag_name="train_loss", output_transform=loss_of).attach(trainer)
+    if as_bool(resume):
+        state_to_load = _checkpoint_state(network, optimizer, trainer, lr_scheduler)
+        CheckpointLoader(
+            load_path=find_resume_checkpoint(output_dir), load_dict=state_to_load, map_location=device, name=__name__
+        ).attach(trainer)
+    if not main:
+        return trainer
     RunSummary(
         output_dir,
         validator=validator,
@@ -157,23 +181,34 @@ def build_trainer(
         run_settings=run_settings,
         bundle_root=bundle_root,
     ).attach(trainer)
-    state = {"model": network, "optimizer": optimizer, "trainer": trainer}
-    if lr_scheduler is not None:
-        state["lr_scheduler"] = lr_scheduler
     CheckpointSaver(
         save_dir=str(output_dir),
-        save_dict=state,
+        save_dict=_checkpoint_state(network, optimizer, trainer, lr_scheduler),
         save_final=True,
         final_filename=FINAL_FILENAME,
         save_interval=int(checkpoint_interval),
         n_saved=1,
         epoch_level=True,
     ).attach(trainer)
-    if as_bool(resume):
-        CheckpointLoader(
-            load_path=find_resume_checkpoint(output_dir), load_dict=state, map_location=device, name=__name__
-        ).attach(trainer)
     return trainer
+
+
+def _checkpoint_state(network: torch.nn.Module, optimizer: Any, trainer: Engine, lr_scheduler: Any) -> dict:
+    """What a training checkpoint holds: the (unwrapped) network, optimizer, trainer and scheduler."""
+    state = {"model": network, "optimizer": optimizer, "trainer": trainer}
+    if lr_scheduler is not None:
+        state["lr_scheduler"] = lr_scheduler
+    return state
+
+
+def _check_distributed_loader(loader: Any, layer: str = "multi_gpu_train.json") -> None:
+    """Under torchrun each rank must see its own share: a ``DistributedSampler`` from the multi-GPU layer."""
+    sampler = getattr(loader, "sampler", None)
+    if not isinstance(sampler, torch.utils.data.distributed.DistributedSampler):
+        raise UserError(
+            f"started by torchrun, but a data loader has no DistributedSampler: add the bundle's configs/{layer} "
+            "as the last file of --config_file (docs/distributed.md)"
+        )
 
 
 def build_evaluator(
@@ -214,6 +249,8 @@ def build_evaluator(
     Returns:
         The evaluator, ready to ``run()`` or to be run by a ``ValidationHandler``.
     """
+    if is_distributed():
+        _check_distributed_loader(val_data_loader, "multi_gpu_train.json (or multi_gpu_evaluate.json)")
     # the bundle's handlers go first, so metrics they add (per-class scores) are in state.metrics when logged
     val_handlers = [*(kwargs.pop("val_handlers", None) or ()), *handlers]
     evaluator = SupervisedEvaluator(
@@ -230,6 +267,8 @@ def build_evaluator(
     metric_log = StatsHandler(iteration_log=False)
     metric_log.attach(evaluator)
     evaluator.metric_log = metric_log  # build_trainer folds it into the epoch line when this is its validator
+    if not is_main_process():  # under torchrun: metrics are gathered on every rank, written by rank 0
+        return evaluator
     if summary_writer is not None:
         TensorBoardStatsHandler(summary_writer, iteration_log=False).attach(evaluator)
         if as_bool(log_images):

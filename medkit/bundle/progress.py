@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
+from medkit.bundle.distributed import reduce_sum
 from medkit.bundle.overrides import cli_overrides
 
 __all__ = ["EpochProgress", "RunSummary", "TensorBoardImages", "format_seconds", "loss_of", "to_display_image"]
@@ -102,7 +103,8 @@ class EpochProgress:
     def __call__(self, engine: Engine) -> None:
         seconds = time.perf_counter() - self._epoch_start
         self._epoch_times.append(seconds)
-        mean = self._sum / max(self._count, 1)
+        total, count = reduce_sum(self._sum, self._count)  # under torchrun: the mean over every rank's batches
+        mean = total / max(count, 1)
         epoch, max_epochs = engine.state.epoch, engine.state.max_epochs
         recent = self._epoch_times[-5:]
         eta = sum(recent) / len(recent) * (max_epochs - epoch)

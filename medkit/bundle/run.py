@@ -57,13 +57,15 @@ def start_run(
     """Prepares a bundle run; the first item of a bundle's ``run`` list.
 
     In order: medkit input errors become one-line messages (:mod:`medkit.bundle.errors`); the command line's
-    override keys are checked against the configs; the run folder is created with its log file; MONAI's determinism
+    override keys are checked against the configs; under ``torchrun`` the process joins its group
+    (:func:`medkit.bundle.distributed.init_distributed`; only rank 0 writes the log file and the settings); the run
+    folder is created with its log file; MONAI's determinism
     is set from ``seed``; MetaTensor tracking is switched (off for training, where no transform needs metadata, which
     makes every call cheaper); ``settings`` are saved.
 
     Args:
         output_dir: the run folder.
-        seed: seed for ``monai.utils.set_determinism``; ``None`` leaves the RNGs alone.
+        seed: seed for ``monai.utils.set_determinism`` (plus the rank under torchrun); ``None`` leaves the RNGs alone.
         settings: the run's resolved settings, saved as ``<output_dir>/<settings_name>``.
         track_meta: MONAI's ``set_track_meta`` value for this run.
         log_name: the log file in ``output_dir``; ``None`` writes none.
@@ -73,17 +75,23 @@ def start_run(
         The run folder.
     """
     import monai
+    import torch
+
+    from medkit.bundle.distributed import init_distributed, is_main_process
 
     install_excepthook()
     check_cli_overrides()
+    init_distributed()
+    main = is_main_process()
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    if log_name:
+    if log_name and main:
         attach_log_file(folder / log_name)
     if seed is not None:
-        monai.utils.set_determinism(seed=int(seed))
+        # each rank its own augmentation stream; DDP copies rank 0's initial weights to every rank
+        monai.utils.set_determinism(seed=int(seed) + (0 if main else torch.distributed.get_rank()))
     monai.data.set_track_meta(bool(track_meta))
-    if settings is not None:
+    if settings is not None and main:
         save_json(dict(settings), folder / settings_name)
     logger.info("run folder %s", folder.resolve())
     return folder

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from medkit.bundle.distributed import main_process_first
 from medkit.utils import save_json
 
 __all__ = [
@@ -133,6 +134,7 @@ def _dataset_ready(
         raise FileNotFoundError(f"dataset_dir {root} does not exist. {missing_hint}")
 
 
+@main_process_first
 def prepare_datalists(
     dataset_dir: str | os.PathLike,
     output_dir: str | os.PathLike,

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from medkit.bundle.distributed import main_process_first
 from medkit.utils import save_json
 
 __all__ = [
@@ -177,6 +178,7 @@ def _items(images: np.ndarray, labels: np.ndarray | None, ids: list[str], source
     return items
 
 
+@main_process_first
 def prepare_medmnist_datalists(
     dataset_dir: str | os.PathLike,
     flag: str,

@@ -102,7 +102,7 @@ class LossCurvesHandler:
     together (TensorBoard's "Custom Scalars" tab).
 
     Args:
-        summary_writer: the run's ``SummaryWriter``.
+        summary_writer: the run's ``SummaryWriter``; ``None`` (ranks above 0 under torchrun) attaches nothing.
         validator: the validation engine whose ``state.metrics[metric_name]`` holds the validation loss.
         metric_name: the validation loss metric's name.
         tag: chart name.
@@ -119,6 +119,8 @@ class LossCurvesHandler:
         self._count = 0
 
     def attach(self, engine: Engine) -> None:
+        if self.writer is None:
+            return
         self.writer.add_custom_scalars(
             {"curves": {self.tag: ["Multiline", [f"{self.tag}/train", f"{self.tag}/validation"]]}}
         )
@@ -199,6 +201,8 @@ class BinaryClassificationReport(RunCollector):
         extra: constant fields for ``metrics.json``, such as the checkpoint path.
         class_names: names of class 0 and class 1 on the confusion-matrix axes.
     """
+
+    collected = ("_probs", "_labels")
 
     def __init__(
         self,
@@ -289,6 +293,8 @@ class ClassificationReport(RunCollector):
         threshold: probability of class 1 at or above which a binary prediction is class 1.
         extra: constant fields for ``metrics.json``, such as the checkpoint path.
     """
+
+    collected = ("_probs", "_labels", "_losses")
 
     def __init__(
         self,
@@ -402,6 +408,8 @@ class PredictionCSVWriter(RunCollector):
         id_header: the CSV header of the id column (``file`` for one row per image file, say).
         filename: one CSV file name for all rows (``predictions.csv``, say) instead of one file per source.
     """
+
+    collected = ("_rows",)
 
     def __init__(
         self,

@@ -48,6 +48,8 @@ class MetricsJSONWriter(RunCollector):
         extra: constant fields to add, such as the checkpoint path.
     """
 
+    collected = ("_names",)
+
     def __init__(self, output_path: str | os.PathLike, extra: dict[str, Any] | None = None) -> None:
         self.output_path = Path(output_path)
         self.extra = dict(extra or {})
@@ -94,6 +96,8 @@ class SegmentationFigureSaver(RunCollector):
         num_images: how many samples to show, one row each.
         keys: the image, label and prediction keys.
     """
+
+    collected = ("_rows",)
 
     def __init__(
         self,

@@ -110,3 +110,29 @@ def test_verify_net_in_out(bundle):
         *VERIFY_NET_OVERRIDES.get(bundle, []),
     )
     assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_multi_gpu_layers_override_keys_the_bundle_has(bundle):
+    """The torchrun layers replace the device, TensorBoard writer and samplers by medkit.bundle calls; every key they
+    set must exist in the configs below them, so a renamed data loader fails here rather than on a cluster."""
+    import json
+
+    from monai.bundle import ConfigParser
+
+    configs = REPO_ROOT / "bundles" / bundle / "configs"
+    for layer, below in (
+        ("multi_gpu_train.json", ["train.json"]),
+        ("multi_gpu_evaluate.json", ["train.json", "evaluate.json"]),
+    ):
+        parser = ConfigParser()
+        parser.read_config([str(configs / name) for name in below])
+        for key in json.loads((configs / layer).read_text()):
+            if key.startswith("_desc") or key.endswith("#sampler"):
+                continue
+            assert key.lstrip("+") in parser, f"{configs / layer}: {key} is not in {below}"
+        parser.read_config([str(configs / name) for name in [*below, layer]])
+        assert parser["run"][-1] == "$medkit.bundle.end_distributed()"
+        assert parser["validate#dataloader#sampler"].startswith("$medkit.bundle.distributed_sampler(@validate#dataset")
+        if layer == "multi_gpu_train.json":
+            assert parser["train#dataloader#shuffle"] is False
