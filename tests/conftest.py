@@ -22,6 +22,8 @@ import torch
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# MEDKIT_TEST_CUDA=1 runs the bundle commands on CUDA (scripts/gpu_acceptance.sh); by default they run on the CPU
+ON_CUDA = os.environ.get("MEDKIT_TEST_CUDA") == "1"
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +86,9 @@ def _checked(proc: subprocess.CompletedProcess, args: tuple[str, ...], check: bo
 
 def run_bundle(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Runs ``python -m monai.bundle <args>`` from the repo root on the CPU, as a user would."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if not ON_CUDA:
+        env["CUDA_VISIBLE_DEVICES"] = ""
     proc = subprocess.run(
         [sys.executable, "-m", "monai.bundle", *args],
         cwd=REPO_ROOT,
@@ -182,7 +186,7 @@ def _isolated_bundle_state(stream: io.StringIO) -> Iterator[None]:
                 warnings.formatwarning(message, category, filename, lineno, line)
             )
             with (
-                mock.patch.object(torch.cuda, "is_available", return_value=False),  # on the CPU, as run_bundle
+                mock.patch.object(torch.cuda, "is_available", return_value=ON_CUDA and torch.cuda.is_available()),
                 mock.patch.object(SummaryWriter, "__init__", tracked_writer_init),
             ):
                 yield
@@ -255,6 +259,9 @@ def run_bundle_in_process(*args: str, check: bool = True) -> subprocess.Complete
             returncode = 1
             sys.stderr.write(traceback.format_exc())
     _repoint_handlers([(out, sys.stdout), (err, sys.stderr)])
+    from medkit.bundle.run import release_locks
+
+    release_locks()  # as the end of a subprocess would: a later subprocess may use the same run folder
     proc = subprocess.CompletedProcess(["monai.bundle", *command], returncode, out.getvalue(), err.getvalue())
     return _checked(proc, args, check)
 

@@ -33,6 +33,8 @@ _EXPORTS = {
     "local_device": "distributed",
     "rank0_summary_writer": "distributed",
     "wrap_ddp": "distributed",
+    "cached_dataset": "data",
+    "data_loader": "data",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
+from ignite.handlers import Checkpoint
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import (
     CheckpointLoader,
-    CheckpointSaver,
     LrScheduleHandler,
     StatsHandler,
     TensorBoardStatsHandler,
@@ -28,12 +29,13 @@ from monai.handlers import (
 
 from medkit.bundle.distributed import broadcast_buffers, is_distributed, is_main_process, wrap_ddp
 from medkit.bundle.errors import UserError
+from medkit.bundle.preemption import PREEMPTED_EXIT_CODE, NonFiniteLossGuard, Preemption
 from medkit.bundle.progress import EpochProgress, RunSummary, TensorBoardImages, loss_of
-from medkit.handlers.checkpoint import find_resume_checkpoint
+from medkit.handlers.checkpoint import BestMetricState, BestModelSaver, SafeDiskSaver, find_resume_checkpoint
 from medkit.handlers.time_limit import TimeLimitHandler
 from medkit.utils import as_bool
 
-__all__ = ["build_evaluator", "build_trainer"]
+__all__ = ["amp_kwargs", "build_evaluator", "build_trainer"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,66 @@ def _quiet_engine_logs(trainer: Engine, validator: Engine | None) -> None:
             validator.remove_event_handler(metric_log.epoch_completed, Events.EPOCH_COMPLETED)
 
 
+class Trainer(SupervisedTrainer):
+    """MONAI's ``SupervisedTrainer`` whose ``run()`` ends as a scheduler and a user expect.
+
+    After a pre-emption checkpoint (SIGTERM/SIGINT, :class:`~medkit.bundle.preemption.Preemption`) the process exits
+    with :data:`~medkit.bundle.preemption.PREEMPTED_EXIT_CODE`; after a NaN or infinite loss it ends with a one-line
+    error naming the epoch, the iteration and the last good checkpoint.
+    """
+
+    preemption: Preemption | None = None
+    nan_guard: NonFiniteLossGuard | None = None
+    output_dir: Path | None = None
+
+    def run(self) -> None:  # type: ignore[override]
+        if self.preemption is not None:
+            self.preemption.install()
+        try:
+            super().run()
+        except (OSError, RuntimeError) as error:
+            reason = _write_failure(error)
+            if reason is None:
+                raise
+            raise UserError(
+                f"cannot write into {self.output_dir}: {reason}; the checkpoints written before are kept "
+                "(free some space, or pass another --output_dir)"
+            ) from error
+        finally:
+            if self.preemption is not None:
+                self.preemption.uninstall()
+        if self.nan_guard is not None and self.nan_guard.message:
+            try:
+                kept = f"the last good checkpoint is {find_resume_checkpoint(self.output_dir, quiet=True)}"
+            except FileNotFoundError:
+                kept = "no checkpoint was written before"
+            raise UserError(f"{self.nan_guard.message}; {kept} (lower --learning_rate, or check the data)")
+        if self.preemption is not None and self.preemption.stopped_by is not None:
+            raise SystemExit(PREEMPTED_EXIT_CODE)
+
+
+def _write_failure(error: BaseException) -> str | None:
+    """What went wrong when ``error`` (or its cause) is a failed write: disk full, read-only, no permission."""
+    import errno
+
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            return f"{error.strerror} ({error.filename})" if error.filename else str(error.strerror)
+        if isinstance(error, RuntimeError) and "file write failed" in str(error):  # torch.save on a full disk
+            return "file write failed (disk full?)"
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def amp_kwargs(device: torch.device | str, amp: bool | str) -> dict[str, Any] | None:
+    """The autocast settings of MONAI's engines on ``device``: bfloat16 on GPUs that support it (no loss scaling
+    needed), float16 otherwise (MONAI's engines then scale the loss with a ``GradScaler``); ``None`` without AMP."""
+    device = torch.device(device)
+    if not as_bool(amp) or device.type != "cuda":
+        return None
+    return {"dtype": torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16}
+
+
 def build_trainer(
     *,
     device: torch.device,
@@ -84,6 +146,7 @@ def build_trainer(
     bundle_root: str | None = None,
     non_blocking: bool = True,
     decollate: bool = False,
+    compile: bool | str = False,
     **kwargs: Any,
 ) -> SupervisedTrainer:
     """A MONAI ``SupervisedTrainer`` with medkit's standard handlers attached.
@@ -118,7 +181,10 @@ def build_trainer(
         bundle_root: the bundle folder, for the evaluate command the summary prints.
         non_blocking: host-to-device copies do not block.
         decollate: decollate the batch after each iteration (training needs no per-image outputs).
+        compile: ``torch.compile`` the training network (``true``/``false`` as on the command line); the evaluator
+            keeps the eager network.
         kwargs: passed on to ``SupervisedTrainer`` (``inferer``, ``amp``, ``prepare_batch``, ``to_kwargs``, ...).
+            With ``amp`` on CUDA, autocast runs in bfloat16 where the GPU supports it (:func:`amp_kwargs`).
 
     Under ``torchrun`` (after :func:`medkit.bundle.start_run` joined the process group) the trainer trains
     ``network`` in ``DistributedDataParallel``; before each validation every rank takes rank 0's BatchNorm statistics,
@@ -132,7 +198,9 @@ def build_trainer(
     if distributed:
         _check_distributed_loader(train_data_loader)
     main = is_main_process()
-    trainer = SupervisedTrainer(
+    if kwargs.get("amp_kwargs") is None:
+        kwargs["amp_kwargs"] = amp_kwargs(device, kwargs.get("amp", False))
+    trainer = Trainer(
         device=device,
         max_epochs=max_epochs,
         train_data_loader=train_data_loader,
@@ -141,8 +209,14 @@ def build_trainer(
         loss_function=loss_function,
         non_blocking=non_blocking,
         decollate=decollate,
+        compile=as_bool(compile),
         **kwargs,
     )
+    if trainer.scaler is not None and trainer.amp_kwargs.get("dtype") == torch.bfloat16:
+        trainer.scaler = torch.amp.GradScaler("cuda", enabled=False)  # bfloat16 has float32's range: no loss scaling
+    trainer.output_dir = Path(output_dir)
+    trainer.nan_guard = NonFiniteLossGuard()
+    trainer.nan_guard.attach(trainer)
     steps_each_epoch = lr_scheduler is not None and not isinstance(
         lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau
     )
@@ -167,13 +241,34 @@ def build_trainer(
     _quiet_engine_logs(trainer, validator)
     if summary_writer is not None:
         TensorBoardStatsHandler(summary_writer, tag_name="train_loss", output_transform=loss_of).attach(trainer)
-    if as_bool(resume):
-        state_to_load = _checkpoint_state(network, optimizer, trainer, lr_scheduler)
-        CheckpointLoader(
-            load_path=find_resume_checkpoint(output_dir), load_dict=state_to_load, map_location=device, name=__name__
-        ).attach(trainer)
-    if not main:
-        return trainer
+    state = _checkpoint_state(network, optimizer, trainer, lr_scheduler)
+    # saved too, read back when present: checkpoints from before medkit 0.3 lack it
+    optional = {"validator_best": BestMetricState(validator)} if validator is not None else {}
+    resume_from = find_resume_checkpoint(output_dir) if as_bool(resume) else None
+    if resume_from is not None:
+        CheckpointLoader(load_path=resume_from, load_dict=state, map_location=device, name=__name__).attach(trainer)
+        trainer.add_event_handler(Events.STARTED, lambda _: _load_optional(resume_from, optional))
+    state = {**state, **optional}
+    trainer.preemption = Preemption(output_dir, state, train_data_loader, resume_from)
+    if main:
+        _attach_outputs(
+            trainer, state, output_dir, validator, summary_writer, run_settings, bundle_root, checkpoint_interval
+        )
+    trainer.preemption.attach(trainer)  # last: it stops after the epoch's validation and checkpoint
+    return trainer
+
+
+def _attach_outputs(
+    trainer: Engine,
+    state: dict,
+    output_dir: str | os.PathLike,
+    validator: Engine | None,
+    summary_writer: Any,
+    run_settings: Mapping[str, Any] | None,
+    bundle_root: str | None,
+    checkpoint_interval: int,
+) -> None:
+    """What rank 0 alone writes: the end-of-run summary and the checkpoints."""
     RunSummary(
         output_dir,
         validator=validator,
@@ -181,23 +276,38 @@ def build_trainer(
         run_settings=run_settings,
         bundle_root=bundle_root,
     ).attach(trainer)
-    CheckpointSaver(
-        save_dir=str(output_dir),
-        save_dict=_checkpoint_state(network, optimizer, trainer, lr_scheduler),
-        save_final=True,
-        final_filename=FINAL_FILENAME,
-        save_interval=int(checkpoint_interval),
-        n_saved=1,
-        epoch_level=True,
-    ).attach(trainer)
-    return trainer
+    if int(checkpoint_interval) > 0:
+        trainer.add_event_handler(
+            Events.EPOCH_COMPLETED(every=int(checkpoint_interval)),
+            Checkpoint(
+                state,
+                SafeDiskSaver(output_dir),
+                filename_pattern="checkpoint_epoch={global_step}.{ext}",
+                global_step_transform=lambda engine, _: engine.state.epoch,
+                n_saved=1,
+            ),
+        )
+    trainer.add_event_handler(
+        Events.COMPLETED, Checkpoint(state, SafeDiskSaver(output_dir), filename_pattern=FINAL_FILENAME, n_saved=1)
+    )
+
+
+def _load_optional(path: str, objects: Mapping[str, Any]) -> None:
+    """Restores the ``objects`` a checkpoint holds (leaves the others as they are)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    for key, obj in objects.items():
+        if isinstance(checkpoint, Mapping) and key in checkpoint:
+            obj.load_state_dict(checkpoint[key])
 
 
 def _checkpoint_state(network: torch.nn.Module, optimizer: Any, trainer: Engine, lr_scheduler: Any) -> dict:
-    """What a training checkpoint holds: the (unwrapped) network, optimizer, trainer and scheduler."""
+    """What a training checkpoint holds: the (unwrapped) network, optimizer, trainer, scheduler and loss scaler."""
     state = {"model": network, "optimizer": optimizer, "trainer": trainer}
     if lr_scheduler is not None:
         state["lr_scheduler"] = lr_scheduler
+    scaler = getattr(trainer, "scaler", None)
+    if scaler is not None and scaler.is_enabled():
+        state["scaler"] = scaler
     return state
 
 
@@ -253,6 +363,8 @@ def build_evaluator(
         _check_distributed_loader(val_data_loader, "multi_gpu_train.json (or multi_gpu_evaluate.json)")
     # the bundle's handlers go first, so metrics they add (per-class scores) are in state.metrics when logged
     val_handlers = [*(kwargs.pop("val_handlers", None) or ()), *handlers]
+    if kwargs.get("amp_kwargs") is None:
+        kwargs["amp_kwargs"] = amp_kwargs(device, kwargs.get("amp", False))
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=val_data_loader,
@@ -274,10 +386,5 @@ def build_evaluator(
         if as_bool(log_images):
             TensorBoardImages(summary_writer).attach(evaluator)
     if checkpoint_dir is not None and key_val_metric:
-        CheckpointSaver(
-            save_dir=str(checkpoint_dir),
-            save_dict={"model": network},
-            save_key_metric=True,
-            key_metric_filename=BEST_FILENAME,
-        ).attach(evaluator)
+        BestModelSaver(network, checkpoint_dir, BEST_FILENAME).attach(evaluator)
     return evaluator

@@ -28,10 +28,10 @@ class UserError(ValueError):
 
 
 def root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception of ``exc``'s ``__cause__``/``__context__`` chain."""
+    """The innermost exception of ``exc``'s ``__cause__``/``__context__`` chain (``raise ... from None`` ends it)."""
     seen = {id(exc)}
     while True:
-        nxt = exc.__cause__ or exc.__context__
+        nxt = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         if nxt is None or id(nxt) in seen:
             return exc
         seen.add(id(nxt))

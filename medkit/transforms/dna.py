@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, RandomizableTransform, Transform
+from monai.utils import TransformBackends
 
 __all__ = ["OneHotDNA", "OneHotDNAd", "ReverseComplement", "ReverseComplementd"]
 
@@ -128,6 +129,8 @@ class ReverseComplementd(RandomizableTransform, MapTransform):
         channel_first: layout of tensor inputs.
         allow_missing_keys: don't raise for missing keys.
     """
+
+    backend = [TransformBackends.TORCH]  # torch.flip: runs where the tensor is (the GPU data path)
 
     def __init__(
         self, keys: KeysCollection, prob: float = 0.5, channel_first: bool = False, allow_missing_keys: bool = False

@@ -68,7 +68,7 @@ def test_trainer_saves_final_state_and_best_model(tmp_path):
     trainer, losses = _trainer(net, opt, sched, tmp_path, epochs=3, validator=evaluator)
     trainer.run()
     final = torch.load(tmp_path / "model_final.pt", weights_only=True)
-    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer"}
+    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best"}
     assert final["trainer"]["iteration"] == 3 * 3 and len(losses) == 9
     assert final["lr_scheduler"]["last_epoch"] == 3  # stepped once per epoch by the factory
     assert opt.param_groups[0]["lr"] == pytest.approx(0.05 * 0.5**3)
@@ -179,3 +179,26 @@ def test_checkpoint_interval(tmp_path, interval, files):
     trainer.run()
     assert sorted(p.name for p in tmp_path.glob("checkpoint_epoch=*.pt")) == files
     assert (tmp_path / "model_final.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("device", "amp", "bf16", "dtype"),
+    [
+        ("cuda:0", True, True, torch.bfloat16),
+        ("cuda:0", "true", False, torch.float16),
+        ("cuda:0", False, True, None),
+        ("cpu", True, True, None),
+    ],
+)
+def test_amp_is_bfloat16_where_the_gpu_has_it(monkeypatch, device, amp, bf16, dtype):
+    from medkit.bundle.engines import amp_kwargs
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    kwargs = amp_kwargs(device, amp)
+    assert (kwargs or {}).get("dtype") == dtype
+
+
+def test_compile_is_opt_in_and_reaches_the_engine(tmp_path):
+    net, opt, sched = _parts()
+    assert _trainer(net, opt, sched, tmp_path, 1)[0].compile is False
+    assert _trainer(net, opt, sched, tmp_path, 1, compile="true")[0].compile is True
