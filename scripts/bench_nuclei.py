@@ -1,95 +1,49 @@
-"""Benchmark the nuclei_seg bundle: training throughput against a plain PyTorch loop, seconds per epoch, and
-(optionally) the test Dice reached within a CPU time budget.
+"""Benchmark the nuclei_seg bundle: training throughput against a plain PyTorch loop and against compute only,
+seconds per epoch, and (optionally) the test Dice reached within a time budget.
 
-Both loops use the same network definition, loss, optimizer, autocast setting, memory format, dataset object and
-batch size, built from ``bundles/nuclei_seg/configs/train.json``; only the engine differs. A third figure,
-``compute_only``, runs the same step on one fixed in-memory batch, showing what the data pipeline costs.
+Three figures, measured in the same run on whatever device the bundle picks (CUDA when present, else the CPU):
+``bundle`` runs ``train#trainer`` from ``bundles/nuclei_seg/configs/train.json``; ``plain_loop`` is a hand-written
+loop with the same network, loss, optimizer, autocast, memory format, data loader and batch size; ``compute_only``
+runs the trainer's own step on one fixed batch already on the device, showing what the data pipeline costs. On a
+GPU, ``gpu_utilisation`` is sampled with ``nvidia-smi`` during the timed bundle iterations.
 
 Prints one JSON object. Examples (from the repo root)::
 
     python scripts/bench_nuclei.py
+    python scripts/bench_nuclei.py --iterations 12 --warmup 2 --repeats 2 --set spatial_size=[128,128]
+    python scripts/bench_nuclei.py --data $MEDKIT_REAL_DATA/dsb2018_nuclei --iterations 60 --warmup 10 --repeats 2
+    python scripts/bench_nuclei.py --data $MEDKIT_REAL_DATA/dsb2018_nuclei --set batch_size=16 num_workers=8
     python scripts/bench_nuclei.py --data $MEDKIT_REAL_DATA/dsb2018_nuclei --minutes 15
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import torch
 from ignite.engine import Events
-from monai.bundle import ConfigParser
 
-from medkit.bench import bundle_parser, seconds_per_bundle_iteration, start_bundle_run
+from medkit.bench import (
+    add_timing_arguments,
+    bundle_parser,
+    compare_throughput,
+    scratch_folder,
+    start_bundle_run,
+    timing_options,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "nuclei_seg" / "configs"
 logger = logging.getLogger("bench_nuclei")
 
 
-def _parser(data: Path, out: Path, overrides: dict) -> ConfigParser:
-    return bundle_parser(BUNDLE / "train.json", data, out, overrides)
-
-
-def _time_iterations(step, batches, warmup: int) -> float:
-    """Seconds per iteration after ``warmup`` iterations; ``step`` runs one iteration on a batch."""
-    stamps = []
-    for batch in batches:
-        step(batch)
-        stamps.append(time.perf_counter())
-    return (stamps[-1] - stamps[warmup - 1]) / (len(stamps) - warmup)
-
-
-def bench_bundle(data: Path, out: Path, iterations: int, warmup: int, overrides: dict) -> float:
-    """Seconds per training iteration of the bundle's own trainer, after ``warmup`` iterations."""
-    return seconds_per_bundle_iteration(BUNDLE / "train.json", data, out, iterations, warmup, overrides)
-
-
-def bench_plain(data: Path, out: Path, iterations: int, warmup: int, overrides: dict, fixed: bool) -> float:
-    parser = _parser(data, out, overrides)
-    start_bundle_run(parser)
-    device = parser.get_parsed_content("device")
-    net = parser.get_parsed_content("network")
-    loss_fn = parser.get_parsed_content("loss")
-    opt = parser.get_parsed_content("optimizer")
-    inferer = parser.get_parsed_content("inferer")
-    loader = parser.get_parsed_content("train#dataloader")
-    fmt = torch.channels_last
-    net.train()
-
-    def step(batch):
-        x = torch.as_tensor(batch["image"]).to(device, memory_format=fmt, non_blocking=True)
-        y = torch.as_tensor(batch["label"]).to(device, memory_format=fmt, non_blocking=True)
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(inferer(x, net), y)
-        loss.backward()
-        opt.step()
-
-    def batches():
-        n = 0
-        while True:
-            for batch in loader:
-                yield batch
-                n += 1
-                if n >= iterations:
-                    return
-
-    if fixed:
-        first = next(iter(loader))
-        return _time_iterations(step, (first for _ in range(iterations)), warmup)
-    return _time_iterations(step, batches(), warmup)
-
-
 def seconds_per_epoch(data: Path, out: Path, overrides: dict) -> float:
-    parser = _parser(data, out, {**overrides, "epochs": 2})
+    parser = bundle_parser(BUNDLE / "train.json", data, out, {**overrides, "epochs": 2})
     start_bundle_run(parser)
     trainer = parser.get_parsed_content("train#trainer")
     starts: dict[int, float] = {}
@@ -119,56 +73,26 @@ def dice_within(data: Path, out: Path, minutes: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, help="nuclei dataset (DSB2018 layout); default: generated synthetic data")
-    ap.add_argument("--iterations", type=int, default=24, help="timed training iterations per measurement")
-    ap.add_argument("--warmup", type=int, default=4, help="iterations excluded from timing")
-    ap.add_argument("--repeats", type=int, default=4, help="alternating repeats of each loop (median reported)")
+    add_timing_arguments(ap, iterations=24, warmup=4, repeats=4)
     ap.add_argument("--minutes", type=float, help="also train the default config this long and report test Dice")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON", help="config overrides, e.g. cpu_bf16=false")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger().setLevel(logging.WARNING)
-    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    options = timing_options(args)
 
-    # engine handlers log progress to stdout: send it to stderr so stdout carries only the JSON
-    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
-        tmp_path = Path(tmp)
+    with scratch_folder() as tmp:
         data = args.data
         if data is None:
             from medkit.data.synthetic_nuclei import generate_nuclei_dataset
 
-            data = tmp_path / "synthetic"
-            generate_nuclei_dataset(data, num_images=48, image_size=256, seed=0)
-        bundle_s, plain_s, fixed_s = [], [], []
-        it, warm = args.iterations, args.warmup
-        for r in range(args.repeats):  # alternate which loop goes first, so drift and warm-up favour neither
-            order = ("bundle", "plain") if r % 2 == 0 else ("plain", "bundle")
-            for which in order:
-                if which == "bundle":
-                    bundle_s.append(bench_bundle(data, tmp_path / f"b{r}", it, warm, overrides))
-                else:
-                    plain_s.append(bench_plain(data, tmp_path / f"p{r}", it, warm, overrides, False))
-        fixed_s.append(bench_plain(data, tmp_path / "f", it, warm, overrides, True))
-        batch = _parser(data, tmp_path / "x", overrides).get_parsed_content("batch_size")
-        bundle_ips = batch / statistics.median(bundle_s)
-        plain_ips = batch / statistics.median(plain_s)
+            data = generate_nuclei_dataset(tmp / "synthetic", num_images=48, image_size=256, seed=0)
         result = {
             "data": str(args.data or "synthetic (48 x 256^2)"),
-            "device": "cuda" if torch.cuda.is_available() else "cpu",
-            "torch_threads": torch.get_num_threads(),
-            "batch_size": batch,
-            "overrides": overrides,
-            "repeats": args.repeats,
-            "bundle_images_per_s_each": [round(batch / t, 3) for t in bundle_s],
-            "plain_loop_images_per_s_each": [round(batch / t, 3) for t in plain_s],
-            "bundle_images_per_s": round(bundle_ips, 3),
-            "plain_loop_images_per_s": round(plain_ips, 3),
-            "ratio_bundle_vs_plain": round(bundle_ips / plain_ips, 3),
-            "compute_only_images_per_s": round(batch / fixed_s[0], 3),
-            "ratio_bundle_vs_compute_only": round(bundle_ips * fixed_s[0] / batch, 3),
-            "seconds_per_epoch": round(seconds_per_epoch(data, tmp_path / "e", overrides), 2),
+            **compare_throughput(BUNDLE / "train.json", data, tmp / "runs", **options),
+            "seconds_per_epoch": round(seconds_per_epoch(data, tmp / "e", options["overrides"]), 2),
         }
         if args.minutes:
-            result["dice_within_minutes"] = {"minutes": args.minutes, **dice_within(data, tmp_path / "m", args.minutes)}
+            result["dice_within_minutes"] = {"minutes": args.minutes, **dice_within(data, tmp / "m", args.minutes)}
     print(json.dumps(result, indent=2))
     return 0
 
