@@ -235,15 +235,18 @@ def build_trainer(
     TimeLimitHandler(max_minutes).attach(trainer)
     if not main:
         summary_writer = None
-    EpochProgress(
+    progress = EpochProgress(
         optimizer=optimizer, summary_writer=summary_writer, validator=validator, progress_bar=None if main else False
-    ).attach(trainer)
+    )
+    progress.attach(trainer)
     _quiet_engine_logs(trainer, validator)
     if summary_writer is not None:
         TensorBoardStatsHandler(summary_writer, tag_name="train_loss", output_transform=loss_of).attach(trainer)
     state = _checkpoint_state(network, optimizer, trainer, lr_scheduler)
     # saved too, read back when present: checkpoints from before medkit 0.3 lack it
-    optional = {"validator_best": BestMetricState(validator)} if validator is not None else {}
+    optional: dict[str, Any] = {"epoch_progress": progress}
+    if validator is not None:
+        optional["validator_best"] = BestMetricState(validator)
     resume_from = find_resume_checkpoint(output_dir) if as_bool(resume) else None
     if resume_from is not None:
         CheckpointLoader(load_path=resume_from, load_dict=state, map_location=device, name=__name__).attach(trainer)

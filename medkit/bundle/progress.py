@@ -75,6 +75,8 @@ class EpochProgress:
         self._lr = float("nan")
         self._epoch_start = 0.0
         self._epoch_times: list[float] = []
+        self._in_epoch = False
+        self._resumed: tuple[float, int] | None = None
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.EPOCH_STARTED, self._start)
@@ -85,8 +87,17 @@ class EpochProgress:
 
             ProgressBar(persist=False).attach(engine, output_transform=lambda out: {"loss": _loss(out)})
 
+    def state_dict(self) -> dict[str, float | int]:
+        """The loss sums of the epoch in progress (zero between epochs), so a run resumed inside an epoch reports
+        that epoch's mean over all its batches."""
+        return {"sum": self._sum, "count": self._count} if self._in_epoch else {"sum": 0.0, "count": 0}
+
+    def load_state_dict(self, state: Mapping[str, float | int]) -> None:
+        self._resumed = (float(state["sum"]), int(state["count"]))
+
     def _start(self, engine: Engine) -> None:
-        self._sum, self._count = 0.0, 0
+        (self._sum, self._count), self._resumed = self._resumed or (0.0, 0), None
+        self._in_epoch = True
         self._lr = float(self.optimizer.param_groups[0]["lr"])
         self._epoch_start = time.perf_counter()
 
@@ -103,6 +114,7 @@ class EpochProgress:
     def __call__(self, engine: Engine) -> None:
         seconds = time.perf_counter() - self._epoch_start
         self._epoch_times.append(seconds)
+        self._in_epoch = False
         total, count = reduce_sum(self._sum, self._count)  # under torchrun: the mean over every rank's batches
         mean = total / max(count, 1)
         epoch, max_epochs = engine.state.epoch, engine.state.max_epochs

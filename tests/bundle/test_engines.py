@@ -68,7 +68,7 @@ def test_trainer_saves_final_state_and_best_model(tmp_path):
     trainer, losses = _trainer(net, opt, sched, tmp_path, epochs=3, validator=evaluator)
     trainer.run()
     final = torch.load(tmp_path / "model_final.pt", weights_only=True)
-    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best"}
+    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best", "epoch_progress"}
     assert final["trainer"]["iteration"] == 3 * 3 and len(losses) == 9
     assert final["lr_scheduler"]["last_epoch"] == 3  # stepped once per epoch by the factory
     assert opt.param_groups[0]["lr"] == pytest.approx(0.05 * 0.5**3)

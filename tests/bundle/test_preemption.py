@@ -166,12 +166,13 @@ def test_sigterm_to_a_bundle_process_then_resume_matches_an_uninterrupted_run(tm
         json.dumps(
             {
                 "+train#handlers": [
-                    {"_target_": "slow_after.SlowAfter", "iteration": 4, "marker": str(marker), "seconds": 1.0}
+                    {"_target_": "slow_after.SlowAfter", "iteration": 4, "marker": str(marker), "seconds": 3.0}
                 ]
             }
         )
     )
-    config = bundle_layers(REPO_ROOT / "bundles" / "nuclei_seg" / "configs", "train.json", str(layer))
+    configs = REPO_ROOT / "bundles" / "nuclei_seg" / "configs"
+    slow = bundle_layers(configs, "train.json", str(layer))  # sleeps after iterations 4+, so the signal lands there
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -195,20 +196,10 @@ def test_sigterm_to_a_bundle_process_then_resume_matches_an_uninterrupted_run(tm
         str(data),
     ]
 
-    def bundle(out, *extra):
+    def bundle(out, *extra, config=str(configs / "train.json")):
+        command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config, "--output_dir", str(out)]
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "monai.bundle",
-                "run",
-                "--config_file",
-                config,
-                "--output_dir",
-                str(out),
-                *tiny,
-                *extra,
-            ],
+            [*command, *tiny, *extra],
             cwd=REPO_ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -217,7 +208,7 @@ def test_sigterm_to_a_bundle_process_then_resume_matches_an_uninterrupted_run(tm
         )
 
     full = bundle(tmp_path / "full")
-    cut = bundle(tmp_path / "cut")
+    cut = bundle(tmp_path / "cut", config=slow)
     deadline = time.time() + 240
     while not marker.exists() and cut.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -225,7 +216,6 @@ def test_sigterm_to_a_bundle_process_then_resume_matches_an_uninterrupted_run(tm
     log = cut.communicate(timeout=240)[0]
     assert cut.returncode == PREEMPTED_EXIT_CODE, log[-3000:]
     assert "SIGTERM: stopped at epoch 2, iteration 4 (1 of 3 in the epoch)" in log
-    marker.unlink()
     resumed = bundle(tmp_path / "cut", "--resume", "true")
     log = resumed.communicate(timeout=240)[0]
     assert resumed.returncode == 0, log[-3000:]
@@ -235,6 +225,7 @@ def test_sigterm_to_a_bundle_process_then_resume_matches_an_uninterrupted_run(tm
     assert [s for s, _ in b["train_loss"]] == list(range(1, 10)), "every iteration logged once"
     assert b["train_loss"] == a["train_loss"], "the same losses, iteration by iteration"
     assert [s for s, _ in b["val_mean_dice"]] == [1, 2, 3], "each epoch validated once"
+    assert b["train_loss_epoch"] == a["train_loss_epoch"], "the interrupted epoch's mean covers all its batches"
     assert b["val_mean_dice"] == a["val_mean_dice"]
     final_a = torch.load(tmp_path / "full" / "model_final.pt", weights_only=True)
     final_b = torch.load(tmp_path / "cut" / "model_final.pt", weights_only=True)

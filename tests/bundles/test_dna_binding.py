@@ -52,7 +52,7 @@ def test_train_writes_checkpoints_split_and_loss_curves(trained):
     for name in ("model.pt", "model_final.pt", "checkpoint_epoch=2.pt", "datalist.json", "run_settings.json"):
         assert (out / name).is_file(), name
     final = torch.load(out / "model_final.pt", weights_only=True)
-    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best"}
+    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best", "epoch_progress"}
     assert final["trainer"]["iteration"] == 2 * 6  # 173 training sequences in batches of 32
     split = json.loads((out / "datalist.json").read_text())
     assert [len(split[k]) for k in ("train", "val", "test")] == [173, 19, 48]

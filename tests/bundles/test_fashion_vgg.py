@@ -58,7 +58,7 @@ def test_scratch_training_writes_checkpoints_split_and_curves(trained, training)
     for name in ("model.pt", "model_final.pt", "checkpoint_epoch=1.pt", "datalist.json", "run_settings.json"):
         assert (trained / name).is_file(), name
     final = torch.load(trained / "model_final.pt", weights_only=True)
-    assert set(final) == {"model", "optimizer", "trainer"}
+    assert set(final) == {"model", "optimizer", "trainer", "validator_best", "epoch_progress"}
     assert len(final["optimizer"]["state"]) == 32  # every VGG16 weight and bias trains from scratch
     split = json.loads((trained / "datalist.json").read_text())
     assert [len(split[k]) for k in ("train", "val", "test")] == [45, 5, 20] and split["synthetic"] is True

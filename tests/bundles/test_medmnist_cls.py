@@ -65,7 +65,10 @@ def test_train_writes_checkpoints_events_and_source(trained, network):
         assert (out / name).is_file(), name
     assert list(out.glob("events.out.tfevents.*"))
     final = torch.load(out / "model_final.pt", weights_only=True)
-    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best"} and final["trainer"]["iteration"] == 2
+    assert (
+        set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best", "epoch_progress"}
+        and final["trainer"]["iteration"] == 2
+    )
     source = json.loads((out / "data_source.json").read_text())
     assert source["flag"] == CASES[network] and source["counts"] == {"train": 16, "val": 8, "test": 8}
     assert not source["synthetic"]  # a given dataset_dir is never called synthetic

@@ -66,7 +66,7 @@ def test_train_writes_checkpoints_events_and_split(trained):
         assert (out / name).is_file(), name
     assert list(out.glob("events.out.tfevents.*"))
     final = torch.load(out / "model_final.pt", weights_only=True)
-    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best"}
+    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best", "epoch_progress"}
     assert final["trainer"]["iteration"] == 2 * 3  # 7 training images, batch 2, last partial batch dropped
     split = json.loads((out / "datalist.json").read_text())
     assert [len(split[k]) for k in ("train", "val", "test")] == [7, 1, 2]

@@ -67,7 +67,10 @@ def test_train_writes_checkpoints_split_curves_and_warns_about_weights(trained):
     assert [len(split[k]) for k in ("train", "val", "test")] == [8, 2, 2] and split["synthetic"] is True
     assert all({i["label"] for i in split[k]} == {0, 1} for k in ("val", "test"))  # stratified
     final = torch.load(out / "model_final.pt", weights_only=True)
-    assert set(final) == {"model", "optimizer", "trainer"} and final["trainer"]["iteration"] == 2
+    assert (
+        set(final) == {"model", "optimizer", "trainer", "validator_best", "epoch_progress"}
+        and final["trainer"]["iteration"] == 2
+    )
     scalars = _scalars(out)
     assert {"train_loss", "val_roc_auc", "val_accuracy", "val_loss", "loss/train", "loss/validation"} <= set(scalars)
     assert len(scalars["train_loss"]) == 2 and len(scalars["loss/validation"]) == 1

@@ -46,7 +46,7 @@ def test_train_writes_checkpoints_events_and_per_class_metrics(trained):
         assert (out / name).is_file(), name
     assert len(list(out.glob("events.out.tfevents.*"))) == 1
     final = torch.load(out / "model_final.pt", weights_only=True)
-    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best"}
+    assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best", "epoch_progress"}
     assert final["trainer"]["iteration"] == 2  # 10 training images, batch 4, last partial batch dropped
     assert json.loads((out / "run_settings.json").read_text())["loss"] == "dice_mse"
     log = trained["log"]
