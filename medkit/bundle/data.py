@@ -41,11 +41,10 @@ __all__ = [
     "split_random",
 ]
 
-logger = logging.getLogger(__name__)
-
-CACHE_MODES = ("auto", "gpu", "ram", "disk", "none")
 # the share of free GPU memory (or available host memory) the cache may take when ``auto`` decides
 _MEMORY_SHARE = 0.5
+CACHE_MODES = ("auto", "gpu", "ram", "disk", "none")
+logger = logging.getLogger(__name__)
 
 
 class ToDevice(Transform):

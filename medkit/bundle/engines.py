@@ -195,11 +195,8 @@ def build_trainer(
         The trainer, ready to ``run()``.
     """
     distributed = is_distributed()
-    if distributed:
-        _check_distributed_loader(train_data_loader)
+    _prepare_engine(device, train_data_loader, kwargs, "multi_gpu_train.json")
     main = is_main_process()
-    if kwargs.get("amp_kwargs") is None:
-        kwargs["amp_kwargs"] = amp_kwargs(device, kwargs.get("amp", False))
     trainer = Trainer(
         device=device,
         max_epochs=max_epochs,
@@ -314,6 +311,14 @@ def _checkpoint_state(network: torch.nn.Module, optimizer: Any, trainer: Engine,
     return state
 
 
+def _prepare_engine(device: torch.device | str, loader: Any, kwargs: dict[str, Any], layer: str) -> None:
+    """What both factories check and set first: each rank's data share under torchrun, the AMP dtype."""
+    if is_distributed():
+        _check_distributed_loader(loader, layer)
+    if kwargs.get("amp_kwargs") is None:
+        kwargs["amp_kwargs"] = amp_kwargs(device, kwargs.get("amp", False))
+
+
 def _check_distributed_loader(loader: Any, layer: str = "multi_gpu_train.json") -> None:
     """Under torchrun each rank must see its own share: a ``DistributedSampler`` from the multi-GPU layer."""
     sampler = getattr(loader, "sampler", None)
@@ -362,12 +367,9 @@ def build_evaluator(
     Returns:
         The evaluator, ready to ``run()`` or to be run by a ``ValidationHandler``.
     """
-    if is_distributed():
-        _check_distributed_loader(val_data_loader, "multi_gpu_train.json (or multi_gpu_evaluate.json)")
+    _prepare_engine(device, val_data_loader, kwargs, "multi_gpu_train.json (or multi_gpu_evaluate.json)")
     # the bundle's handlers go first, so metrics they add (per-class scores) are in state.metrics when logged
     val_handlers = [*(kwargs.pop("val_handlers", None) or ()), *handlers]
-    if kwargs.get("amp_kwargs") is None:
-        kwargs["amp_kwargs"] = amp_kwargs(device, kwargs.get("amp", False))
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=val_data_loader,
