@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from medkit import bundle, data, filters, handlers, inferers, losses, metrics, networks, transforms, utils
+    from medkit.predictor import Predictor
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Predictor",
     "__version__",
     "bundle",
     "data",
@@ -29,13 +31,15 @@ __all__ = [
     "utils",
 ]
 
-_SUBPACKAGES = tuple(name for name in __all__ if name != "__version__")
+_SUBPACKAGES = tuple(name for name in __all__ if name not in ("__version__", "Predictor"))
 
 
 def __getattr__(name: str) -> Any:
     """Imports the subpackage ``name`` on first access (``medkit.data``, ``medkit.networks``, ...)."""
     if name in _SUBPACKAGES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "Predictor":  # the Python API for pipelines (medkit.predictor)
+        return importlib.import_module(f"{__name__}.predictor").Predictor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
