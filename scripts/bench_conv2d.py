@@ -1,7 +1,9 @@
 """Benchmark medkit's stride-trick ``discrete_2d_convolution`` against a naive double loop and SciPy.
 
 Every method runs on the same random image and kernel. ``scipy.signal.correlate2d`` computes the same sum and is the
-baseline; the naive loop (one NumPy window product per output pixel) only runs on images up to ``--naive-max`` pixels
+baseline; ``scipy.signal.convolve2d`` (the course's comparison) and ``scipy.ndimage.convolve`` compute it with the
+kernel flipped (convolution flips it back), ``ndimage`` over the whole image and cropped to the "valid" part; the
+naive loop (one NumPy window product per output pixel) only runs on images up to ``--naive-max`` pixels
 a side so it finishes quickly. Times are the best of ``--repeats`` runs; ratios above 1 mean medkit is faster.
 
 Prints one JSON object. Example (from the repo root)::
@@ -19,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy
-from scipy import signal
+from scipy import ndimage, signal
 
 from medkit.filters import discrete_2d_convolution
 
@@ -49,15 +51,27 @@ def bench_case(size: int, k: int, repeats: int, naive_max: int, rng: np.random.G
     kernel = rng.random((k, k))
     medkit_s, ours = best_time(lambda: discrete_2d_convolution(image, kernel, "valid"), repeats)
     scipy_s, ref = best_time(lambda: signal.correlate2d(image, kernel, "valid"), repeats)
+    flipped = kernel[::-1, ::-1].copy()  # convolving with the flipped kernel is correlating with the kernel
+    convolve2d_s, conv = best_time(lambda: signal.convolve2d(image, flipped, "valid"), repeats)
+    lo, hi = (k - 1) // 2, k // 2  # ndimage centres the kernel; the valid part leaves k // 2 pixels each side
+    ndimage_s, nd = best_time(
+        lambda: ndimage.convolve(image, flipped, mode="constant")[lo : size - hi, lo : size - hi], repeats
+    )
     case = {
         "image": f"{size}x{size}",
         "kernel": f"{k}x{k}",
         "medkit_s": round(medkit_s, 6),
         "scipy_s": round(scipy_s, 6),
         "naive_loop_s": None,
+        "convolve2d_s": round(convolve2d_s, 6),
+        "ndimage_convolve_s": round(ndimage_s, 6),
         "ratio_scipy_over_medkit": round(scipy_s / medkit_s, 2),
+        "ratio_convolve2d_over_medkit": round(convolve2d_s / medkit_s, 2),
+        "ratio_ndimage_over_medkit": round(ndimage_s / medkit_s, 2),
         "ratio_naive_over_medkit": None,
         "max_abs_diff_vs_scipy": float(np.abs(ours - ref).max()),
+        "max_abs_diff_vs_convolve2d": float(np.abs(ours - conv).max()),
+        "max_abs_diff_vs_ndimage": float(np.abs(ours - nd).max()),
     }
     if size <= naive_max:
         naive_s, naive = best_time(lambda: naive_correlate2d(image, kernel), min(repeats, 2))

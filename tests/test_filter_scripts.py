@@ -29,6 +29,9 @@ def test_bench_conv2d_prints_json_with_ratios(capsys: pytest.CaptureFixture[str]
     assert sorted(cases) == [("12x12", "3x3"), ("12x12", "4x4"), ("20x20", "3x3"), ("20x20", "4x4")]
     for (image, _), case in cases.items():
         assert case["max_abs_diff_vs_scipy"] < 1e-12 and case["ratio_scipy_over_medkit"] > 0
+        # convolve2d and ndimage.convolve with the flipped kernel, cropped to "valid": the same sum, even kernels too
+        assert case["max_abs_diff_vs_convolve2d"] < 1e-12 and case["max_abs_diff_vs_ndimage"] < 1e-12
+        assert case["ratio_convolve2d_over_medkit"] > 0 and case["ratio_ndimage_over_medkit"] > 0
         assert (case["naive_loop_s"] is None) == (image == "20x20")
     assert cases[("12x12", "3x3")]["max_abs_diff_naive_vs_scipy"] < 1e-12
 
