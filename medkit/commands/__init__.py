@@ -7,4 +7,4 @@ one entry there.
 
 from __future__ import annotations
 
-COMMANDS: tuple[str, ...] = ("data", "sweep", "explain", "show_augmentations", "bundle")
+COMMANDS: tuple[str, ...] = ("data", "sweep", "explain", "show_augmentations", "bundle", "export")
