@@ -2,33 +2,60 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["as_bool", "as_image_size", "build_by_name", "save_figure", "save_json", "select"]
+__all__ = ["as_bool", "as_image_size", "atomic_path", "build_by_name", "save_figure", "save_json", "select"]
+
+#: how a temporary file of :func:`atomic_path` starts: hidden, and never mistaken for a finished output
+TEMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name to write ``path`` under; renamed to ``path`` when the block ends, removed if it raises.
+
+    The temporary file sits in the same folder (so the rename is atomic) and ends with ``path``'s own name, so
+    writers that pick the format from the extension (Pillow, nibabel, matplotlib) still do. Readers of ``path`` see
+    the old file or the complete new one, never a half-written one; a process killed mid-write leaves only a hidden
+    ``.tmp-*`` file. Parent folders are created.
+
+    Example::
+
+        with atomic_path(out / "case1.png") as tmp:
+            image.save(tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> Path:
-    """Writes ``obj`` as indented JSON, atomically (temporary file in the same folder, then rename)."""
+    """Writes ``obj`` as indented JSON, atomically (:func:`atomic_path`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=str))
     return path
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100) -> Path:
-    """Lays out a matplotlib figure tightly, writes it to ``path`` (parent folders created) and closes it."""
+    """Lays out a matplotlib figure tightly, writes it to ``path`` atomically (parent folders created) and closes it."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     return path
 

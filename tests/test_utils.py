@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from medkit.utils import as_bool, save_json
+from medkit.utils import TEMP_PREFIX, as_bool, save_json
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_as_bool_rejects(value):
 def test_save_json_is_atomic_and_readable(tmp_path):
     path = save_json({"a": 1, "p": tmp_path}, tmp_path / "x" / "s.json")
     assert json.loads(path.read_text()) == {"a": 1, "p": str(tmp_path)}
-    assert not list(path.parent.glob(".*.tmp"))
+    assert not list(path.parent.glob(f"{TEMP_PREFIX}*"))
 
 
 def test_select_names_the_bad_choice():

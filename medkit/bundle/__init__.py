@@ -35,6 +35,9 @@ _EXPORTS = {
     "wrap_ddp": "distributed",
     "cached_dataset": "data",
     "data_loader": "data",
+    "InferenceDataLoader": "inference",
+    "read_each": "inference",
+    "run_inference": "inference",
 }
 
 __all__ = sorted(_EXPORTS)

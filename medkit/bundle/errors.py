@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["UserError", "install_excepthook", "root_cause", "user_message"]
+__all__ = ["UserError", "install_excepthook", "one_line", "root_cause", "user_message"]
 
 _MEDKIT_DIR = str(Path(__file__).resolve().parents[1])
 _USER_ERROR_TYPES = (FileNotFoundError, NotADirectoryError, ValueError, KeyError, TypeError)
@@ -43,12 +43,18 @@ def _raised_in_medkit(exc: BaseException) -> bool:
     return bool(frames) and str(Path(frames[-1].filename).resolve()).startswith(_MEDKIT_DIR)
 
 
+def one_line(exc: BaseException) -> str:
+    """``"<type>: <message>"`` of ``exc``'s root cause on one line (a ``KeyError``'s key without repr quotes)."""
+    cause = root_cause(exc)
+    text = cause.args[0] if isinstance(cause, KeyError) and cause.args else str(cause)
+    return f"{type(cause).__name__}: {' '.join(str(text).split())}"
+
+
 def user_message(exc: BaseException) -> str | None:
     """The one-line message for ``exc`` when its root cause is a medkit input error, else ``None``."""
     cause = root_cause(exc)
     if isinstance(cause, UserError) or (isinstance(cause, _USER_ERROR_TYPES) and _raised_in_medkit(cause)):
-        text = cause.args[0] if isinstance(cause, KeyError) and cause.args else str(cause)
-        return f"{type(cause).__name__}: {' '.join(str(text).split())}"
+        return one_line(cause)
     return None
 
 

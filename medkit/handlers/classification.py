@@ -9,11 +9,9 @@ and ``label`` ``(B, 1)``, as MONAI engines give with ``decollate=False``. Multi-
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from medkit.handlers.collector import RunCollector
-from medkit.utils import save_figure
+from medkit.utils import atomic_path, save_figure, save_json
 
 __all__ = [
     "BinaryClassificationReport",
@@ -147,13 +145,6 @@ class LossCurvesHandler:
         self.writer.flush()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_confusion_matrix_figure(
     labels: Sequence[int] | np.ndarray,
     predictions: Sequence[int] | np.ndarray,
@@ -253,7 +244,7 @@ class BinaryClassificationReport(RunCollector):
         report["confusion_matrix"] = save_confusion_matrix_figure(
             labels, (probs > 0.5).astype(int), self.output_dir / "confusion_matrix.png", self.class_names
         )
-        _write_atomic(self.output_dir / "metrics.json", json.dumps(report, indent=2))
+        save_json(report, self.output_dir / "metrics.json")
         fpr, tpr, _ = roc_curve(labels, probs)
         precision, recall, _ = precision_recall_curve(labels, probs)
         m = report["metrics"]
@@ -362,7 +353,7 @@ class ClassificationReport(RunCollector):
             **({"threshold": self.threshold} if binary else {}),
             **self.extra,
         }
-        _write_atomic(self.output_dir / "metrics.json", json.dumps(report, indent=2))
+        save_json(report, self.output_dir / "metrics.json")
         title = f"ACC {report['metrics']['accuracy']:.3f}, AUC {auc:.3f}"
         plot_confusion_matrix(cm, names, self.output_dir / "confusion_matrix.png", title=title)
         logger.info("test metrics %s written to %s", report["metrics"], self.output_dir / "metrics.json")
@@ -390,14 +381,16 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], path: str | os
 
 
 class PredictionCSVWriter(RunCollector):
-    """Writes one CSV per input file, ``<output_dir>/<source>_predictions.csv``.
+    """Writes one CSV per input file, ``<output_dir>/<source>_predictions.csv``, atomically.
 
     Binary ``(B, 1)`` logits give ``id,probability,predicted_label`` (sigmoid; label 1 at or above ``threshold``).
     Multi-class ``(B, C)`` logits give ``id,probability_0,...,probability_<C-1>,predicted_label`` (softmax, argmax).
     With ``class_names``, a ``predicted_class`` column holds the predicted class's name. With ``filename``, all rows
     go to ``<output_dir>/<filename>`` instead, whatever their source.
 
-    Ids and sources come from the batch (``engine.state.batch[id_key]``, ``[source_key]``).
+    Ids and sources come from the batch (``engine.state.batch[id_key]``, ``[source_key]``). Rows that
+    :meth:`finished` found in an existing CSV are kept when that CSV is rewritten with the new rows, so an inference
+    rerun that skips finished inputs (:class:`medkit.bundle.InferenceDataLoader`) loses none.
 
     Args:
         output_dir: the folder for the CSV files.
@@ -428,8 +421,35 @@ class PredictionCSVWriter(RunCollector):
         self.source_key = source_key
         self.class_names = [str(c) for c in class_names] if class_names else None
         self.id_header = id_header
-        self._rows: dict[str, list[tuple[str, list[float]]]] = defaultdict(list)
+        self._rows: list[tuple[str, str, list[float]]] = []  # (source, id, probabilities)
         self._num_columns = 1
+        self._existing: dict[Path, dict[str, list[str]]] = {}  # rows of CSVs already on disk, by id
+        self._kept: dict[Path, dict[str, list[str]]] = {}  # those of finished inputs, written again
+
+    def _path(self, source: str | None) -> Path:
+        return self.output_dir / (self.filename or f"{source or 'predictions'}_predictions.csv")
+
+    def _read_existing(self, path: Path) -> dict[str, list[str]]:
+        if path not in self._existing:
+            try:
+                with open(path, newline="") as f:
+                    self._existing[path] = {row[0]: row for row in list(csv.reader(f))[1:] if row}
+            except FileNotFoundError:
+                self._existing[path] = {}
+            except (OSError, UnicodeDecodeError, csv.Error) as error:
+                logger.warning("%s is unreadable (%s): its inputs are predicted again", path, error)
+                self._existing[path] = {}
+        return self._existing[path]
+
+    def finished(self, item: Mapping[str, Any]) -> bool:
+        """Whether the CSV in ``output_dir`` already holds ``item``'s row (found by its ``id_key``); that row is
+        then kept when the CSV is rewritten."""
+        path = self._path(None if self.filename else item.get(self.source_key))
+        record = str(item[self.id_key])
+        row = self._read_existing(path).get(record)
+        if row is not None:
+            self._kept.setdefault(path, {})[record] = row
+        return row is not None
 
     def _reset(self, engine: Engine) -> None:
         self._rows.clear()
@@ -440,8 +460,7 @@ class PredictionCSVWriter(RunCollector):
         probs = class_probabilities(pred.reshape(len(pred), -1)).cpu().tolist()
         self._num_columns = len(probs[0]) if probs else self._num_columns
         sources = (None if self.filename else batch.get(self.source_key)) or ["predictions"] * len(probs)
-        for record, source, prob in zip(batch[self.id_key], sources, probs):
-            self._rows[source].append((record, prob))
+        self._rows.extend((str(s), str(r), p) for s, r, p in zip(sources, batch[self.id_key], probs))
 
     def _row(self, record: str, probs: list[float]) -> list:
         label = int(probs[0] >= self.threshold) if len(probs) == 1 else int(np.argmax(probs))
@@ -449,7 +468,6 @@ class PredictionCSVWriter(RunCollector):
         return [record, *(f"{p:.6f}" for p in probs), label, *name]
 
     def __call__(self, engine: Engine) -> None:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
         k = self._num_columns
         header = [
             self.id_header,
@@ -457,12 +475,14 @@ class PredictionCSVWriter(RunCollector):
             "predicted_label",
         ]
         header += [] if self.class_names is None else ["predicted_class"]
-        for source, rows in self._rows.items():
-            path = self.output_dir / (self.filename or f"{source}_predictions.csv")
-            tmp = path.with_name(f".{path.name}.tmp")
-            with open(tmp, "w", newline="") as f:
+        new: dict[Path, list[list]] = {}
+        for source, record, probs in self._rows:
+            new.setdefault(self._path(None if self.filename else source), []).append(self._row(record, probs))
+        for path, rows in new.items():
+            redone = {row[0] for row in rows}
+            kept = [row for record, row in self._kept.get(path, {}).items() if record not in redone]
+            with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
                 writer = csv.writer(f)
                 writer.writerow(header)
-                writer.writerows(self._row(r, p) for r, p in rows)
-            os.replace(tmp, path)
-            logger.info("%d predictions written to %s", len(rows), path)
+                writer.writerows([*kept, *rows])
+            logger.info("%d predictions written to %s (%d kept from an earlier run)", len(rows), path, len(kept))

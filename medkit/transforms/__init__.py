@@ -7,10 +7,19 @@ from medkit.transforms.colorization import ColorizationPaird
 from medkit.transforms.dna import OneHotDNA, OneHotDNAd, ReverseComplement, ReverseComplementd
 from medkit.transforms.filter import Filter2D, Filter2Dd
 from medkit.transforms.intensity import ToGrey, ToGreyd
-from medkit.transforms.io import LoadMaskUnion, LoadMaskUniond, SaveLikeInput, SaveLikeInputd
+from medkit.transforms.io import (
+    AtomicSaveImage,
+    AtomicSaveImaged,
+    LoadMaskUnion,
+    LoadMaskUniond,
+    SaveLikeInput,
+    SaveLikeInputd,
+)
 from medkit.transforms.labels import LoadGreyLabel, LoadGreyLabeld, SaveGreyLabel, SaveGreyLabeld
 
 __all__ = [
+    "AtomicSaveImage",
+    "AtomicSaveImaged",
     "Filter2D",
     "Filter2Dd",
     "LoadMaskUnion",

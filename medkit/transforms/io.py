@@ -1,7 +1,9 @@
-"""Loading and saving transforms that MONAI lacks: instance-mask union, and saving in the input's own format."""
+"""Loading and saving transforms that MONAI lacks: instance-mask union, atomic saving, and saving in the input's own
+format."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Hashable, Mapping, Sequence
@@ -11,10 +13,20 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.transforms import LoadImage, MapTransform, SaveImage, Transform
+from monai.transforms import LoadImage, MapTransform, SaveImage, SaveImaged, Transform
+from monai.utils import ImageMetaKey
 from PIL import Image
 
-__all__ = ["LoadMaskUnion", "LoadMaskUniond", "SaveLikeInput", "SaveLikeInputd"]
+from medkit.utils import atomic_path
+
+__all__ = [
+    "AtomicSaveImage",
+    "AtomicSaveImaged",
+    "LoadMaskUnion",
+    "LoadMaskUniond",
+    "SaveLikeInput",
+    "SaveLikeInputd",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +98,57 @@ def _extension(path: str) -> str:
     return Path(name).suffix
 
 
+class AtomicSaveImage(SaveImage):
+    """MONAI's ``SaveImage`` that writes each file atomically: under a temporary name in the output folder, then
+    renamed (:func:`medkit.utils.atomic_path`), so an interrupted run leaves no half-written file under a final name.
+
+    Takes ``SaveImage``'s arguments. :meth:`output_path` names the file an input is saved to, which
+    :class:`medkit.bundle.InferenceDataLoader` checks to skip finished inputs.
+    """
+
+    def output_path(self, source: str | os.PathLike) -> Path:
+        """The file a prediction for the input file ``source`` is written to (no folder is created)."""
+        layout = copy.copy(self.folder_layout)
+        layout.makedirs = False
+        return Path(layout.filename(**self.fname_formatter({ImageMetaKey.FILENAME_OR_OBJ: str(source)}, self)))
+
+    def __call__(
+        self, img: torch.Tensor | np.ndarray, meta_data: dict | None = None, filename: str | os.PathLike | None = None
+    ) -> torch.Tensor | np.ndarray:
+        meta = img.meta if isinstance(img, MetaTensor) else meta_data
+        if filename is not None:
+            target = Path(f"{filename}{self.output_ext}")
+        else:
+            target = Path(self.folder_layout.filename(**self.fname_formatter(meta, self)))
+        with atomic_path(target) as tmp:
+            # SaveImage appends output_ext to an explicit filename; the temporary name ends with the target's name
+            super().__call__(img, meta_data, filename=str(tmp)[: len(str(tmp)) - len(self.output_ext)])
+        if self.savepath_in_metadict and meta is not None:
+            meta["saved_to"] = str(target)
+        return img
+
+
+class AtomicSaveImaged(SaveImaged):
+    """Dictionary version of :class:`AtomicSaveImage`: MONAI's ``SaveImaged``, with the same arguments."""
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        meta_keys: KeysCollection | None = None,
+        meta_key_postfix: str = "meta_dict",
+        allow_missing_keys: bool = False,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(keys, meta_keys, meta_key_postfix, allow_missing_keys=allow_missing_keys, **kwargs)
+        self.saver = AtomicSaveImage(**kwargs)
+
+
 class SaveLikeInput(Transform):
     """Saves a channel-first mask next to nothing but itself: same stem and same format as its source image.
 
     PNG/TIFF/JPEG/BMP sources are written as 8-bit PNG/TIFF (``scale`` 255, so foreground is white) and NIfTI sources
-    as NIfTI with the source affine. The source path comes from ``meta["filename_or_obj"]``.
+    as NIfTI with the source affine. The source path comes from ``meta["filename_or_obj"]``. Each file is written
+    atomically (:class:`AtomicSaveImage`).
 
     Args:
         output_dir: folder for the predictions; created if missing.
@@ -100,12 +158,15 @@ class SaveLikeInput(Transform):
     def __init__(self, output_dir: str | os.PathLike, scale_2d: int = 255) -> None:
         self.output_dir = Path(output_dir)
         self.scale_2d = scale_2d
-        self._savers: dict[str, SaveImage] = {}
+        self._savers: dict[str, AtomicSaveImage] = {}
 
-    def _saver(self, ext: str) -> SaveImage:
+    def _saver(self, source: str) -> AtomicSaveImage:
+        ext = _extension(source)
+        if not source or ext not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", *_NIFTI):
+            raise ValueError(f"cannot tell the output format of a prediction whose source is {source!r}")
         if ext not in self._savers:
             jpeg = ext in (".jpg", ".jpeg")  # lossy formats would blur a mask: save those as PNG
-            self._savers[ext] = SaveImage(
+            self._savers[ext] = AtomicSaveImage(
                 output_dir=self.output_dir,
                 output_postfix="",
                 output_ext=".png" if jpeg else ext,
@@ -117,15 +178,21 @@ class SaveLikeInput(Transform):
             )
         return self._savers[ext]
 
+    def output_path(self, source: str | os.PathLike) -> Path:
+        """The file the mask for the input file ``source`` is written to.
+
+        Raises:
+            ValueError: naming ``source``, if its format is not one this transform writes.
+        """
+        return self._saver(str(source)).output_path(source)
+
     def __call__(self, img: torch.Tensor, meta_dict: dict | None = None) -> torch.Tensor:
         meta = meta_dict if meta_dict is not None else getattr(img, "meta", {})
         source = str(meta.get("filename_or_obj", ""))
-        ext = _extension(source)
-        if not source or ext not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", *_NIFTI):
-            raise ValueError(f"cannot tell the output format of a prediction whose source is {source!r}")
-        if ext not in _NIFTI:
+        saver = self._saver(source)
+        if _extension(source) not in _NIFTI:
             img = img.clamp(0, 1) if isinstance(img, torch.Tensor) else img
-        self._saver(ext)(img, meta_dict)
+        saver(img, meta_dict)
         logger.info("saved prediction for %s", source)
         return img
 

@@ -21,6 +21,7 @@ from monai.transforms import MapTransform, Transform
 from PIL import Image
 
 from medkit.data.class_mapping import ClassMapping, read_mapping
+from medkit.utils import atomic_path
 
 __all__ = ["LoadGreyLabel", "LoadGreyLabeld", "SaveGreyLabel", "SaveGreyLabeld"]
 
@@ -100,8 +101,9 @@ class LoadGreyLabeld(MapTransform):
 class SaveGreyLabel(Transform):
     """Saves class indices ``(1, H, W)`` (or one-hot / probabilities ``(C, H, W)``, argmax taken) as a grey PNG.
 
-    The file is ``<output_dir>/<stem of meta["filename_or_obj"]>.png`` and each class is written with its grey value
-    from the mapping, so the prediction reads back with the same ``mapping.json`` as the training labels.
+    The file is ``<output_dir>/<stem of meta["filename_or_obj"]>.png`` (:meth:`output_path`), written atomically
+    (:func:`medkit.utils.atomic_path`), and each class is written with its grey value from the mapping, so the
+    prediction reads back with the same ``mapping.json`` as the training labels.
 
     Args:
         output_dir: folder for the PNG files; created if missing.
@@ -113,6 +115,10 @@ class SaveGreyLabel(Transform):
         self.mapping = _as_mapping(mapping)
         self.grey = self.mapping.index_to_grey()
 
+    def output_path(self, source: str | os.PathLike) -> Path:
+        """The file the prediction for the input file ``source`` is written to."""
+        return self.output_dir / f"{Path(source).stem}.png"
+
     def __call__(self, img: torch.Tensor, meta_dict: dict | None = None) -> torch.Tensor:
         meta = meta_dict if meta_dict is not None else getattr(img, "meta", {})
         source = str(meta.get("filename_or_obj", ""))
@@ -121,9 +127,9 @@ class SaveGreyLabel(Transform):
         arr = img.detach().cpu() if isinstance(img, torch.Tensor) else torch.as_tensor(np.asarray(img))
         indices = arr.argmax(0) if arr.shape[0] > 1 else arr[0].round()
         indices = indices.long().clamp(0, self.mapping.num_classes - 1).numpy()
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        path = self.output_dir / f"{Path(source).stem}.png"
-        Image.fromarray(self.grey[indices]).save(path)
+        path = self.output_path(source)
+        with atomic_path(path) as tmp:
+            Image.fromarray(self.grey[indices]).save(tmp)
         logger.info("saved prediction %s for %s", path, source)
         return img
 
