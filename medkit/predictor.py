@@ -32,6 +32,26 @@ logger = logging.getLogger(__name__)
 
 # run settings that describe where a run was, not what its network or transforms are
 _NOT_NETWORK = {"dataset_dir", "output_dir", "resume", "epochs", "num_workers", "seed", "max_minutes", "cache"}
+_NOT_NETWORK |= {"weights", "pretrained_ckpt"}  # where initial weights came from: the trained ones replace them
+
+
+def _network_settings(parser: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The saved run settings that set the network and transforms, as config ids. A run saves the entry of a
+    per-network table it used (retina's ``channels`` table, keyed by ``network_name``) as the plain value: it goes
+    back into that entry, not over the table."""
+    chosen = [settings.get(k) for k in ("network_name", "network") if isinstance(settings.get(k), str)]
+    updates: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key in _NOT_NETWORK or key not in parser:
+            continue
+        current = parser[key]
+        if isinstance(current, Mapping):
+            entry = next((name for name in chosen if name in current), None)
+            if entry is not None and not isinstance(value, Mapping):
+                updates[f"{key}#{entry}"] = value
+        elif not (isinstance(current, str) and current.startswith(("$", "@", "%"))):
+            updates[key] = value
+    return updates
 
 
 def _bundle_dir(bundle: str | os.PathLike) -> Path:
@@ -165,7 +185,7 @@ class Predictor:
         updates: dict[str, Any] = {}
         if settings_file.is_file():
             settings = json.loads(settings_file.read_text())
-            updates.update({k: v for k, v in settings.items() if k not in _NOT_NETWORK and k in parser})
+            updates.update(_network_settings(parser, settings))
         updates.update(overrides or {})
         device = (
             torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -96,3 +96,13 @@ def test_dna_sequences_of_different_lengths(tmp_path):
 def test_missing_weights_name_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"weights .*missing.pt not found: pass weights=<run folder>/model.pt"):
         medkit.Predictor.from_bundle("nuclei_seg", weights=tmp_path / "missing.pt")
+
+
+def test_a_runs_settings_reach_a_per_network_table(tmp_path):
+    """retina saves ``channels`` as the list of the network it used; it goes back into ``channels#unet``."""
+    weights = _weights("retina_vessel_seg", tmp_path / "run", {"channels#unet": [4, 8, 16]})
+    (tmp_path / "run" / "run_settings.json").write_text(json.dumps({"network_name": "unet", "channels": [4, 8, 16]}))
+    predictor = medkit.Predictor.from_bundle("retina_vessel_seg", weights=weights, device="cpu")
+    image = np.random.default_rng(0).integers(0, 255, (40, 36, 3), dtype=np.uint8)
+    (mask,) = predictor.predict([image])
+    assert mask.shape == (40, 36) and set(np.unique(mask)) <= {0, 1}
