@@ -11,6 +11,8 @@ import torch
 from ignite.engine import Engine, Events
 from PIL import Image
 
+from medkit.utils import atomic_path
+
 __all__ = ["OVERLAY_COLOURS", "SegmentationOverlaySaver", "error_overlay"]
 
 logger = logging.getLogger(__name__)
@@ -78,8 +80,8 @@ class OverlaySaverBase:
         """Saves ``rgb`` under the stem of ``image``'s source file (``fallback`` when it has none)."""
         meta = getattr(image, "meta", {})
         stem = Path(str(meta.get("filename_or_obj", fallback))).name.split(".")[0]
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rgb).save(self.output_dir / f"{stem}_overlay.png")
+        with atomic_path(self.output_dir / f"{stem}_overlay.png") as tmp:
+            Image.fromarray(rgb).save(tmp)
         self._saved += 1
 
 

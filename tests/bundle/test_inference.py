@@ -8,6 +8,7 @@ import errno
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from ignite.engine import Events
@@ -17,7 +18,7 @@ from monai.transforms import Lambdad
 from PIL import Image
 
 from medkit.bundle import InferenceDataLoader, UserError, read_each, run_inference
-from medkit.handlers import PredictionCSVWriter
+from medkit.handlers import PredictionCSVWriter, SegmentationOverlaySaver
 from medkit.transforms import AtomicSaveImaged, SaveGreyLabel, SaveLikeInput
 from medkit.utils import TEMP_PREFIX, atomic_path, save_json
 
@@ -205,6 +206,10 @@ WRITERS = {
     ),
     "SaveGreyLabel": ("case.png", lambda out: SaveGreyLabel(out, {"0": 0, "255": 1})(_mask("/in/case.jpg"))),
     "PredictionCSVWriter": ("case_predictions.csv", _write_csv),
+    "SegmentationOverlaySaver": (
+        "case_overlay.png",
+        lambda out: SegmentationOverlaySaver(out)._save(np.zeros((4, 6, 3), np.uint8), _mask("/in/case.png"), "x"),
+    ),
     "save_json": ("case.json", lambda out: save_json({"a": 1}, out / "case.json")),
 }
 
