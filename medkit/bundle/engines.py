@@ -28,7 +28,7 @@ from monai.handlers import (
 )
 
 from medkit.bundle.distributed import broadcast_buffers, is_distributed, is_main_process, wrap_ddp
-from medkit.bundle.errors import UserError
+from medkit.bundle.errors import UserError, failed_writes_as_user_errors
 from medkit.bundle.preemption import PREEMPTED_EXIT_CODE, NonFiniteLossGuard, Preemption
 from medkit.bundle.progress import EpochProgress, RunSummary, TensorBoardImages, loss_of
 from medkit.handlers.checkpoint import BestMetricState, BestModelSaver, SafeDiskSaver, find_resume_checkpoint
@@ -78,16 +78,10 @@ class Trainer(SupervisedTrainer):
     def run(self) -> None:  # type: ignore[override]
         if self.preemption is not None:
             self.preemption.install()
+        kept = "the checkpoints written before are kept (free some space, or pass another --output_dir)"
         try:
-            super().run()
-        except (OSError, RuntimeError) as error:
-            reason = _write_failure(error)
-            if reason is None:
-                raise
-            raise UserError(
-                f"cannot write into {self.output_dir}: {reason}; the checkpoints written before are kept "
-                "(free some space, or pass another --output_dir)"
-            ) from error
+            with failed_writes_as_user_errors(self.output_dir, kept):
+                super().run()
         finally:
             if self.preemption is not None:
                 self.preemption.uninstall()
@@ -99,19 +93,6 @@ class Trainer(SupervisedTrainer):
             raise UserError(f"{self.nan_guard.message}; {kept} (lower --learning_rate, or check the data)")
         if self.preemption is not None and self.preemption.stopped_by is not None:
             raise SystemExit(PREEMPTED_EXIT_CODE)
-
-
-def _write_failure(error: BaseException) -> str | None:
-    """What went wrong when ``error`` (or its cause) is a failed write: disk full, read-only, no permission."""
-    import errno
-
-    while error is not None:
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
-            return f"{error.strerror} ({error.filename})" if error.filename else str(error.strerror)
-        if isinstance(error, RuntimeError) and "file write failed" in str(error):  # torch.save on a full disk
-            return "file write failed (disk full?)"
-        error = error.__cause__ or error.__context__
-    return None
 
 
 def amp_kwargs(device: torch.device | str, amp: bool | str) -> dict[str, Any] | None:

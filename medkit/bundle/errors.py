@@ -9,14 +9,23 @@ prints that message alone as the last line of stderr. ``MEDKIT_DEBUG=1`` keeps t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["UserError", "install_excepthook", "one_line", "root_cause", "user_message"]
+__all__ = [
+    "failed_writes_as_user_errors",
+    "write_failure",
+    "UserError",
+    "install_excepthook",
+    "one_line",
+    "root_cause",
+    "user_message",
+]
 
 _MEDKIT_DIR = str(Path(__file__).resolve().parents[1])
 _USER_ERROR_TYPES = (FileNotFoundError, NotADirectoryError, ValueError, KeyError, TypeError)
@@ -72,3 +81,37 @@ def install_excepthook() -> Callable:
 
     sys.excepthook = hook
     return previous
+
+
+def write_failure(error: BaseException) -> str | None:
+    """What went wrong when ``error`` (or an exception in its chain) is a failed write: disk full, quota, read-only
+    file system, no permission; ``None`` for anything else."""
+    import errno
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            return f"{current.strerror} ({current.filename})" if current.filename else str(current.strerror)
+        if isinstance(current, RuntimeError) and "file write failed" in str(current):  # torch.save on a full disk
+            return "file write failed (disk full?)"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextlib.contextmanager
+def failed_writes_as_user_errors(folder: str | os.PathLike, kept: str) -> Iterator[None]:
+    """Turns a failed write inside the block into one line: ``cannot write into <folder>: <reason>; <kept>``.
+
+    Args:
+        folder: the folder being written.
+        kept: what is still there and what to do (``the checkpoints written before are kept (...)``).
+    """
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        reason = write_failure(error)
+        if reason is None:
+            raise
+        raise UserError(f"cannot write into {folder}: {reason}; {kept}") from error

@@ -27,8 +27,7 @@ from monai.data.utils import list_data_collate
 from monai.transforms import Compose
 from torch.utils.data import Dataset as TorchDataset
 
-from medkit.bundle.engines import _write_failure
-from medkit.bundle.errors import UserError, root_cause
+from medkit.bundle.errors import UserError, failed_writes_as_user_errors, root_cause
 from medkit.utils import as_bool, save_json
 
 __all__ = ["FAILURES_FILENAME", "InferenceDataLoader", "failed_item", "read_each", "run_inference"]
@@ -269,16 +268,12 @@ def run_inference(evaluator: Engine, output_dir: str | os.PathLike) -> Path:
     else:
         if not evaluator.has_event_handler(_end_epoch, Events.DATALOADER_STOP_ITERATION):
             evaluator.add_event_handler(Events.DATALOADER_STOP_ITERATION, _end_epoch)
-        try:
+        kept = (
+            "the predictions written before are complete, and a rerun (after freeing space, or with another "
+            "--output_dir) predicts only the rest"
+        )
+        with failed_writes_as_user_errors(output_dir, kept):
             evaluator.run()
-        except (OSError, RuntimeError) as error:
-            reason = _write_failure(error)
-            if reason is None:
-                raise
-            raise UserError(
-                f"cannot write into {output_dir}: {reason}; the predictions written before are complete, and a rerun "
-                "(after freeing space, or with another --output_dir) predicts only the rest"
-            ) from error
     path = save_json(loader.failures, Path(output_dir) / FAILURES_FILENAME)
     if loader.failures:
         raise UserError(

@@ -103,7 +103,8 @@ def test_two_trainings_into_one_folder_the_second_refuses(tmp_path):
     assert second.returncode != 0
     last = second.stderr.strip().splitlines()[-1]
     assert "is in use by another run" in last and "pass another --output_dir" in last
-    assert not list((tmp_path / "run").glob("checkpoint_epoch=*.pt")), "the second run wrote nothing"
+    assert "Epoch" not in second.stdout + second.stderr, "the second run stopped before training"
+    assert (tmp_path / "run" / "train.log").read_text().count("run folder") == 1, "one run's log only"
 
 
 def test_a_failed_write_stops_with_one_line_and_keeps_the_earlier_checkpoint(tmp_path, monkeypatch):
