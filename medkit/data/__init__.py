@@ -44,7 +44,7 @@ from medkit.data.nuclei import (
     read_image_mask_pairs,
     read_nuclei_dataset,
 )
-from medkit.data.pcam import list_patches, prepare_pcam_datalists, read_pcam_folder
+from medkit.data.pcam import check_pcam_items, list_patches, prepare_pcam_datalists, read_pcam_folder
 from medkit.data.retina import (
     RETINA_LAYOUTS,
     check_retina_items,
@@ -63,6 +63,7 @@ __all__ = [
     "check_label_items",
     "check_label_values",
     "check_nuclei_items",
+    "check_pcam_items",
     "check_retina_items",
     "endovis2017_mapping",
     "estimate_fov",

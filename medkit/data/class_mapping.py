@@ -10,13 +10,14 @@ share one index; indices run from 0 without gaps.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from medkit.data.checks import read_json
 
 __all__ = ["ClassMapping", "read_mapping"]
 
@@ -68,6 +69,8 @@ def _parse_mapping(raw: Any, source: str) -> ClassMapping:
             raise ValueError(f"{source}: key {key!r} is not a grey value (an integer 0-255)") from None
         if not 0 <= grey <= 255:
             raise ValueError(f"{source}: grey value {grey} is outside 0-255")
+        if grey in grey_to_index:
+            raise ValueError(f"{source}: grey value {grey} is listed twice (as {key!r} too)")
         index = value.get("index") if isinstance(value, dict) else value
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
             raise ValueError(f"{source}: grey value {grey} maps to {value!r}; expected a class index >= 0")
@@ -85,15 +88,12 @@ def read_mapping(path: str | os.PathLike | dict) -> ClassMapping:
     """Reads a ``mapping.json`` file (or an already parsed dict) into a :class:`ClassMapping`.
 
     Raises:
-        ValueError: naming the file, for malformed entries, duplicate names or gaps in the class indices.
+        ValueError: naming the file, for malformed entries, duplicate keys, grey values or names, gaps in the class
+            indices, or a file that is empty, not UTF-8 or not JSON.
     """
     if isinstance(path, dict):
         return _parse_mapping(path, "mapping")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"class mapping {path} does not exist")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    return _parse_mapping(raw, str(path))
+    return _parse_mapping(read_json(path), str(path))

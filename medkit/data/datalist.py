@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from medkit.bundle.distributed import main_process_first
+from medkit.data.checks import index_by_stem, inside
 from medkit.utils import save_json
 
 __all__ = [
@@ -66,18 +67,36 @@ def pair_by_stem(
     labels: Mapping[str, Path],
     missing: Callable[[Path], str],
     stem: Callable[[Path], str] = lambda path: path.stem,
+    root: str | os.PathLike | None = None,
 ) -> list[dict[str, str]]:
     """Pairs each image with the label file of the same stem, as items ``{"id", "image", "label"}`` (absolute paths).
 
+    Label files without an image are left out with a logged warning. Build ``labels`` with
+    :func:`medkit.data.checks.index_by_stem`, which refuses two label files of one stem.
+
+    Args:
+        images: the image files.
+        labels: ``{stem: label file}``.
+        missing: the error message for an image without a label.
+        stem: the pairing key of a file.
+        root: the dataset folder; a symlink that leads out of it is refused (:func:`medkit.data.checks.inside`).
+
     Raises:
-        ValueError: with the message ``missing(image)``, for the first image that has no label.
+        ValueError: with the message ``missing(image)`` for the first image that has no label, or naming two images
+            of one stem, or a symlink out of ``root``.
     """
+    images = list(index_by_stem(images, stem).values())
+    resolve = (lambda path: inside(path, root)) if root is not None else (lambda path: str(path.resolve()))
     items = []
     for image in images:
         label = labels.get(stem(image))
         if label is None:
             raise ValueError(missing(image))
-        items.append({"id": stem(image), "image": str(image.resolve()), "label": str(label.resolve())})
+        items.append({"id": stem(image), "image": resolve(image), "label": resolve(label)})
+    unpaired = sorted(set(labels) - {item["id"] for item in items})
+    if unpaired:
+        names = ", ".join(str(labels[key]) for key in unpaired[:3]) + (", ..." if len(unpaired) > 3 else "")
+        logger.warning("%d label file(s) have no image and are left out: %s", len(unpaired), names)
     return items
 
 

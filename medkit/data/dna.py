@@ -7,7 +7,9 @@ Formats (``dataset_dir`` may be one file or a folder of them):
     * FASTA whose headers carry the label as their last field: ``>id label=1``, ``>id|1`` or ``>id 1``.
 
 Every reader returns items ``{"id": str, "sequence": str, "label": int, "source": str}``; ``label`` is absent when
-labels are not required and the file has none. Sequences are upper-cased and must hold only A, C, G, T, N.
+labels are not required and the file has none. Files are UTF-8 text (:func:`medkit.data.checks.text_lines`: bad
+bytes, NUL bytes and lines over 16 MiB fail naming the file and line); sequences are upper-cased and must hold only
+A, C, G, T, N; labels are 0 (unbound) or 1 (bound); ids are unique.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import csv
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from medkit.data.checks import MAX_LINE_BYTES, check_file, check_unique_ids, inside, text_lines
 from medkit.data.datalist import prepare_datalists, split_items
 
 __all__ = [
@@ -52,13 +55,31 @@ def read_sequence_table(
 ) -> list[dict[str, Any]]:
     """Reads a CSV (``,``) or TSV (``\\t``, chosen by the ``.tsv`` extension) file with a header row.
 
+    Args:
+        path: the UTF-8 table.
+        sequence_column: header of the sequence column.
+        label_column: header of the label column.
+        id_column: header of the optional id column; rows without one are named ``<stem>:<row>``.
+        require_labels: whether a missing label column is an error.
+
     Raises:
-        ValueError: if a required column is missing (the message lists the header) or a label is not an integer.
+        ValueError: naming the file (and line), if it is empty, not UTF-8 text, has a line over
+            :data:`medkit.data.checks.MAX_LINE_BYTES` or a malformed row, a required column is missing (the message
+            lists the header), a label is not an integer, or it holds no rows.
     """
-    path = Path(path)
+    path = check_file(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
+    previous = csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))  # csv's default is 128 KiB a field
+    line_num = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal line_num
+        for num, line in text_lines(path):
+            line_num = num  # for the error message: csv's own line_num lags behind
+            yield line
+
+    reader = csv.DictReader(lines(), delimiter=delimiter)
+    try:
         header = reader.fieldnames or []
         if sequence_column not in header:
             raise ValueError(f"{path}: no sequence column {sequence_column!r}; header is {header}")
@@ -72,28 +93,34 @@ def read_sequence_table(
             if has_labels:
                 item["label"] = _parse_label(row[label_column], f"{path}:{row_num}")
             items.append(item)
+    except csv.Error as exc:
+        raise ValueError(f"{path}:{line_num}: malformed {delimiter!r}-separated row ({exc})") from None
+    finally:
+        csv.field_size_limit(previous)
+    if not items:
+        raise ValueError(f"{path}: no sequences (a header and no rows)")
     return items
 
 
 def read_fasta(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """Reads ``(header, sequence)`` pairs from a FASTA file; sequences may span several lines.
+    """Reads ``(header, sequence)`` pairs from a UTF-8 FASTA file; sequences may span several lines.
 
     Raises:
-        ValueError: if sequence text comes before the first ``>`` header.
+        ValueError: naming the file (and line), if it is empty, not UTF-8 text, has a line over
+            :data:`medkit.data.checks.MAX_LINE_BYTES`, or sequence text comes before the first ``>`` header.
     """
-    path = Path(path)
+    path = check_file(path)
     records: list[tuple[str, list[str]]] = []
-    with open(path) as f:
-        for line_num, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line or line.startswith(";"):
-                continue
-            if line.startswith(">"):
-                records.append((line[1:].strip(), []))
-            elif not records:
-                raise ValueError(f"{path}:{line_num}: sequence before the first '>' header")
-            else:
-                records[-1][1].append(line)
+    for line_num, line in text_lines(path):
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith(">"):
+            records.append((line[1:].strip(), []))
+        elif not records:
+            raise ValueError(f"{path}:{line_num}: sequence before the first '>' header")
+        else:
+            records[-1][1].append(line)
     return [(header, "".join(parts)) for header, parts in records]
 
 
@@ -101,11 +128,12 @@ def read_label_file(path: str | os.PathLike) -> list[int]:
     """Reads one label per line, or two-column one-hot rows (``1<TAB>0`` = bound = 1, ``0<TAB>1`` = 0).
 
     Raises:
-        ValueError: for a row that is neither, naming the file and line.
+        ValueError: for a row that is neither, naming the file and line; or, naming the file, if it is empty, not
+            UTF-8 text or has a line over :data:`medkit.data.checks.MAX_LINE_BYTES`.
     """
-    path = Path(path)
+    path = check_file(path)
     labels = []
-    for line_num, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for line_num, line in text_lines(path):
         fields = line.replace(",", " ").split()
         if not fields:
             continue
@@ -115,31 +143,36 @@ def read_label_file(path: str | os.PathLike) -> list[int]:
         elif len(fields) == 2 and sorted(fields) == ["0", "1"]:
             labels.append(1 if fields[0] == "1" else 0)
         else:
-            raise ValueError(f"{where}: expected one label or a one-hot pair '1<TAB>0'/'0<TAB>1', got {line!r}")
+            raise ValueError(f"{where}: expected one label or a one-hot pair '1<TAB>0'/'0<TAB>1', got {line.strip()!r}")
     return labels
 
 
-def _parse_label(text: str, where: str) -> int:
+def _parse_label(text: Any, where: str) -> int:
+    """A DNA binding label: the integer 0 (unbound) or 1 (bound), also written ``0.0``/``1.0``."""
     try:
-        return int(float(text)) if float(text).is_integer() else _bad_label(text, where)
+        value = float(text)
     except (TypeError, ValueError):
-        return _bad_label(text, where)
-
-
-def _bad_label(text: Any, where: str) -> int:
-    raise ValueError(f"{where}: label {text!r} is not an integer class")
+        raise ValueError(f"{where}: label {text!r} is not an integer class") from None
+    if not value.is_integer():
+        raise ValueError(f"{where}: label {text!r} is not an integer class")
+    if value not in (0, 1):
+        raise ValueError(f"{where}: label {text!r} is out of range; expected 0 (unbound) or 1 (bound)")
+    return int(value)
 
 
 def _label_file_for(fasta: Path) -> Path | None:
     for ext in LABEL_EXTENSIONS:
         candidate = fasta.with_suffix(ext)
         if candidate.is_file():
+            inside(candidate, fasta.parent)
             return candidate
     return None
 
 
 def _read_fasta_items(path: Path, require_labels: bool) -> list[dict[str, Any]]:
     records = read_fasta(path)
+    if not records:
+        raise ValueError(f"{path}: no FASTA records (no line starts with '>')")
     label_file = _label_file_for(path)
     if label_file is not None:
         labels = read_label_file(label_file)
@@ -160,7 +193,7 @@ def _read_fasta_items(path: Path, require_labels: bool) -> list[dict[str, Any]]:
         name = (match.group("id") if match else header).split()
         item = {"id": name[0] if name else f"{path.stem}:{i}", "sequence": seq}
         if match is not None:
-            item["label"] = int(match.group("label"))
+            item["label"] = _parse_label(match.group("label"), f"{path}: record {header!r}")
         items.append(item)
     return items
 
@@ -175,6 +208,8 @@ def _dataset_files(root: Path) -> list[Path]:
         files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in FASTA_EXTENSIONS)
     if not files:
         raise FileNotFoundError(f"{root} holds no {'/'.join(TABLE_EXTENSIONS + FASTA_EXTENSIONS)} files")
+    for file in files:
+        inside(file, root)
     return files
 
 
@@ -188,8 +223,21 @@ def read_dna_dataset(
     """Reads a sequence file or a folder of them (CSV/TSV first; FASTA only if the folder has no table), then
     checks and upper-cases the sequences with :func:`check_dna_items`.
 
+    Args:
+        path: a CSV/TSV or FASTA file, or a folder of them.
+        sequence_column: header of the tables' sequence column.
+        label_column: header of the tables' label column.
+        id_column: header of the tables' optional id column.
+        require_labels: whether a file without labels is an error (training) or not (inference).
+
     Returns:
         items ``{"id", "sequence", "label", "source"}`` in file order; ``source`` is the file's stem.
+
+    Raises:
+        FileNotFoundError: if ``path`` is missing or a folder without sequence files.
+        ValueError: naming the file (and line or record) for anything :func:`read_sequence_table`,
+            :func:`read_fasta`, :func:`read_label_file` or :func:`check_dna_items` refuse, for a file that is a
+            symlink out of the folder, or an id used in two files.
     """
     items = []
     for file in _dataset_files(Path(path)):
@@ -199,22 +247,26 @@ def read_dna_dataset(
             found = _read_fasta_items(file, require_labels)
         else:
             raise ValueError(f"{file}: unknown sequence format; expected {TABLE_EXTENSIONS + FASTA_EXTENSIONS}")
-        items.extend({**item, "source": file.stem} for item in found)
+        found = [{**item, "source": file.stem} for item in found]
+        check_dna_items(found, where=str(file))
+        items.extend(found)
         logger.info("read %d sequences from %s", len(found), file)
-    check_dna_items(items, where=str(path))
+    check_unique_ids(items, str(path), origin="source")  # across files; each file was checked on its own
     return items
 
 
 def check_dna_items(items: list[dict[str, Any]], where: str = "") -> None:
-    """Upper-cases every ``sequence`` in place and checks it holds only A, C, G, T, N and is not empty.
+    """Upper-cases every ``sequence`` in place and checks it holds only A, C, G, T, N and is not empty, that ids are
+    unique and that labels (where present) are 0 or 1.
 
     Sequences of unequal length are allowed: batches are padded and packed (:func:`pad_collate`), never truncated.
 
     Raises:
-        ValueError: naming the record, its source and the first invalid character.
+        ValueError: naming the record, its source and the problem (first invalid character, duplicate id, label).
     """
     if not items:
         raise ValueError(f"{where}: no sequences found")
+    check_unique_ids(items, where, origin="source")
     lengths = set()
     for item in items:
         seq = item["sequence"].strip().upper()
@@ -224,6 +276,8 @@ def check_dna_items(items: list[dict[str, Any]], where: str = "") -> None:
         bad = _VALID.search(seq)
         if bad:
             raise ValueError(f"{name}: invalid character {bad.group()!r} at position {bad.start()} (allowed: ACGTN)")
+        if item.get("label", 0) not in (0, 1):
+            raise ValueError(f"{name}: label {item['label']} is out of range; expected 0 (unbound) or 1 (bound)")
         item["sequence"] = seq
         lengths.add(len(seq))
     if len(lengths) > 1:

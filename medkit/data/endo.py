@@ -24,8 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from medkit.data.checks import (
+    COLOUR,
+    GREY_8BIT,
+    check_image,
+    check_same_size,
+    index_by_stem,
+    inside,
+    inspect_image,
+    read_grey_label,
+)
 from medkit.data.class_mapping import ClassMapping, read_mapping
 from medkit.data.datalist import pair_by_stem, prepare_datalists
 from medkit.data.endovis import _EXTS, _images, endovis2017_mapping, read_endovis2017, split_endovis
@@ -48,64 +57,65 @@ _SPLITS = {"train": "train", "val": "validation", "test": "test"}
 def read_segmentation_split(split_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """Reads one split folder: ``images/`` + ``labels/`` (paired by stem) or flat ``<id>.png`` + ``<id>_label.png``.
 
+    Label images without a frame are left out with a logged warning.
+
     Raises:
-        ValueError: if the folder holds no frames, or a frame has no label (the message names the frame).
+        ValueError: if the folder holds no frames, a frame has no label (the message names the frame), two frames or
+            two labels share a stem, or a file is a symlink that leads out of the folder.
     """
     root = Path(split_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"split folder {root} does not exist")
     if (root / "images").is_dir():
-        labels = {p.stem: p for p in _images(root / "labels")} if (root / "labels").is_dir() else {}
+        labels = index_by_stem(_images(root / "labels")) if (root / "labels").is_dir() else {}
         frames, label_name = _images(root / "images"), "labels/{}.png"
     else:
         files = _images(root)
-        labels = {p.stem[: -len("_label")]: p for p in files if p.stem.endswith("_label")}
+        labels = index_by_stem((p for p in files if p.stem.endswith("_label")), lambda p: p.stem[: -len("_label")])
         frames, label_name = [p for p in files if not p.stem.endswith("_label")], "{}_label.png"
     items = pair_by_stem(
-        frames, labels, lambda p: f"{p}: frame has no label image (expected {root / label_name.format(p.stem)})"
+        frames,
+        labels,
+        lambda p: f"{p}: frame has no label image (expected {root / label_name.format(p.stem)})",
+        root=root,
     )
     if not items:
         raise ValueError(f"{root}: no frames found (expected images/ + labels/, or <id>.png + <id>_label.png)")
     return items
 
 
-def _label_files(item: dict[str, Any]) -> list[str]:
-    label = item["label"]
-    return [label] if isinstance(label, str) else [entry["path"] for entry in label]
+def check_label_values(
+    items: list[dict[str, Any]], mapping: ClassMapping, converted_dir: str | os.PathLike | None = None
+) -> None:
+    """Checks every frame and label image (:mod:`medkit.data.checks`): frames readable and in colour, each grey value
+    of each label in ``mapping``, labels (and EndoVis per-instrument masks) of their frame's size. A palette frame
+    is replaced in its item by an RGB copy in ``converted_dir``.
 
-
-def check_label_values(items: list[dict[str, Any]], mapping: ClassMapping) -> None:
-    """Checks that every grey value in every label image is in ``mapping`` and that labels match their frames' size.
+    Args:
+        items: the segmentation items (``label`` a grey-level file or EndoVis ``{"path", "index"}`` entries).
+        mapping: the grey value -> class table.
+        converted_dir: the folder for 8-bit copies; ``None`` makes a palette frame an error.
 
     Raises:
-        ValueError: naming the label file and the unknown grey value (or the size mismatch).
+        ValueError: naming the file and the problem (unknown grey value, size mismatch, unreadable, grey frame).
     """
     known = mapping.lut() >= 0
     for item in items:
-        if not isinstance(item["label"], str):
-            continue  # EndoVis per-instrument masks: any non-zero pixel is the folder's class
+        item["image"], frame = check_image(item["image"], COLOUR, converted_dir, what="frame")
+        if not isinstance(item["label"], str):  # EndoVis per-instrument masks: any non-zero pixel is the class
+            for entry in item["label"]:
+                check_same_size(inspect_image(entry["path"], decode=False, what="mask"), frame, "mask")
+            continue
         path = item["label"]
-        try:
-            with Image.open(path) as im:
-                arr = np.asarray(im)
-        except Exception as e:
-            raise ValueError(f"{path}: cannot read label image ({type(e).__name__}: {e})") from None
-        if arr.ndim == 3:
-            if not (arr[..., :1] == arr[..., 1:3]).all():
-                raise ValueError(f"{path}: label image has colour pixels; expected grey levels")
-            arr = arr[..., 0]
-        if arr.dtype != np.uint8:
-            raise ValueError(f"{path}: label image must be 8-bit grey levels, got {arr.dtype}")
-        present = np.flatnonzero(np.bincount(arr.ravel(), minlength=256))
+        grey = read_grey_label(path)
+        present = np.flatnonzero(np.bincount(grey.ravel(), minlength=256))
         unknown = present[~known[present]]
         if unknown.size:
             raise ValueError(
                 f"{path}: grey value {int(unknown[0])} is not in {mapping.source} "
                 f"(unknown values {unknown.tolist()}; known {sorted(mapping.grey_to_index)})"
             )
-        with Image.open(item["image"]) as im:
-            if im.size[::-1] != arr.shape:
-                raise ValueError(f"{path}: label size {arr.shape} differs from frame {item['image']} {im.size[::-1]}")
+        check_same_size(inspect_image(path, decode=False, what="label"), frame, "label")
 
 
 def _find_mapping(root: Path) -> Path:
@@ -124,7 +134,9 @@ def _generator(synthetic_kwargs: dict | None):
     return generate
 
 
-def _read_segmentation(root: Path, seed: int) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+def _read_segmentation(
+    root: Path, seed: int, converted_dir: Path
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
     if (root / "segmentation").is_dir() or (root / "train").is_dir():
         seg = root / "segmentation" if (root / "segmentation").is_dir() else root
         mapping = read_mapping(_find_mapping(root))
@@ -133,16 +145,21 @@ def _read_segmentation(root: Path, seed: int) -> tuple[dict[str, list[dict[str, 
     else:
         mapping, parts, layout = endovis2017_mapping(), split_endovis(read_endovis2017(root), seed), "endovis2017"
     for items in parts.values():
-        check_label_values(items, mapping)
+        check_label_values(items, mapping, converted_dir)
     return parts, {"layout": layout, "mapping": mapping.to_json()}
 
 
-def _read_colorization(root: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+def _read_colorization(root: Path, converted_dir: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
     cor = root / "colorization"
     parts = {
         "train": read_colorization_split(cor / "train_cor"),
         "val": read_colorization_split(cor / "validation_cor"),
     }
+    for item in (item for items in parts.values() for item in items):
+        item["image"], frame = check_image(item["image"], COLOUR, converted_dir, what="frame")
+        if "grey" in item:
+            item["grey"], grey = check_image(item["grey"], GREY_8BIT, converted_dir, what="grey frame")
+            check_same_size(grey, frame, "grey frame")
     return parts, {"layout": "colorization"}
 
 
@@ -193,7 +210,7 @@ def prepare_endo_datalists(
         seed,
         default_dataset_dir,
         synthetic_kwargs,
-        read=lambda root: _read_segmentation(root, seed),
+        read=lambda root: _read_segmentation(root, seed, Path(output_dir) / "converted"),
         summary="{layout} dataset {root}: {n_train} train / {n_val} val / {n_test} test frames, classes {names}; "
         "split saved to {path}",
         summary_fields=lambda datalist: {"names": list(read_mapping(datalist["mapping"]).names)},
@@ -210,11 +227,11 @@ def read_colorization_split(split_dir: str | os.PathLike) -> list[dict[str, Any]
     base = root.name.removesuffix("_cor")
     grey_dirs = [root.parent / f"{base}_{suffix}" for suffix in ("grey", "gray")]
     items = []
-    for frame in _images(root):
-        item = {"id": frame.stem, "image": str(frame.resolve())}
+    for frame in index_by_stem(_images(root)).values():
+        item = {"id": frame.stem, "image": inside(frame, root.parent)}
         grey = next((d / frame.name for d in grey_dirs if (d / frame.name).is_file()), None)
         if grey is not None:
-            item["grey"] = str(grey.resolve())
+            item["grey"] = inside(grey, root.parent)
         items.append(item)
     if not items:
         raise ValueError(f"{root}: no colorization frames found")
@@ -239,7 +256,7 @@ def prepare_colorization_datalists(
         seed,
         default_dataset_dir,
         synthetic_kwargs,
-        read=_read_colorization,
+        read=lambda root: _read_colorization(root, Path(output_dir) / "converted"),
         reuse=False,
         summary="colorization frames {root}/colorization: {n_train} train / {n_val} val",
     )

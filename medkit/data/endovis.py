@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from medkit.data.checks import index_by_stem, inside
 from medkit.data.class_mapping import ClassMapping
 from medkit.data.datalist import split_items
 
@@ -56,36 +57,54 @@ def endovis2017_mapping() -> ClassMapping:
 def read_endovis2017(dataset_dir: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
     """Reads ``instrument_dataset_<n>`` folders into ``{sequence name: items}`` (see the module docstring).
 
+    Masks without a frame are left out with a logged warning.
+
     Raises:
-        ValueError: if no sequence is found, or a frame has no mask (the message names the frame).
+        ValueError: if no sequence is found, a frame has no mask (the message names the frame), two frames share a
+            stem, or a file is a symlink that leads out of ``dataset_dir``.
     """
     root = Path(dataset_dir)
     sequences = sorted(d for d in root.iterdir() if d.is_dir() and re.match(r"instrument_dataset_?\d+$", d.name))
     out = {}
     for seq in sequences:
         frames_dir = seq / "left_frames" if (seq / "left_frames").is_dir() else seq / "images"
-        items = []
-        for frame in _images(frames_dir):
-            prepared = seq / "instruments_masks" / f"{frame.stem}.png"
-            if prepared.is_file():
-                label: Any = str(prepared.resolve())
-            else:
-                gt = sorted(d for d in (seq / "ground_truth").glob("*_labels") if d.is_dir())
-                label = [
-                    {"path": str((d / frame.name).resolve()), "index": _endovis_type(d.name)}
-                    for d in gt
-                    if (d / frame.name).is_file()
-                ]
-                if not label:
-                    raise ValueError(
-                        f"{frame}: no instruments_masks/{frame.stem}.png and no ground_truth/*_labels mask"
-                    )
-            items.append({"id": f"{seq.name}/{frame.stem}", "image": str(frame.resolve()), "label": label})
+        items = [_frame_item(seq, frame, root) for frame in index_by_stem(_images(frames_dir)).values()]
+        _warn_unpaired(seq, items)
         if items:
             out[seq.name] = items
     if not out:
         raise ValueError(f"{root}: no instrument_dataset_<n>/left_frames found")
     return out
+
+
+def _frame_item(seq: Path, frame: Path, root: Path) -> dict[str, Any]:
+    prepared = seq / "instruments_masks" / f"{frame.stem}.png"
+    if prepared.is_file():
+        label: Any = inside(prepared, root)
+    else:
+        gt = sorted(d for d in (seq / "ground_truth").glob("*_labels") if d.is_dir())
+        label = [
+            {"path": inside(d / frame.name, root), "index": _endovis_type(d.name)}
+            for d in gt
+            if (d / frame.name).is_file()
+        ]
+        if not label:
+            raise ValueError(f"{frame}: no instruments_masks/{frame.stem}.png and no ground_truth/*_labels mask")
+    return {"id": f"{seq.name}/{frame.stem}", "image": inside(frame, root), "label": label}
+
+
+def _warn_unpaired(seq: Path, items: list[dict[str, Any]]) -> None:
+    """Logs mask files that no frame claims (left out)."""
+    used = {entry["path"] if isinstance(entry, dict) else entry for item in items for entry in _entries(item["label"])}
+    folders = [seq / "instruments_masks", *(seq / "ground_truth").glob("*_labels")]
+    unpaired = sorted(str(p) for d in folders if d.is_dir() for p in _images(d) if str(p.resolve()) not in used)
+    if unpaired:
+        names = ", ".join(unpaired[:3])
+        logger.warning("%s: %d mask file(s) have no frame and are left out: %s", seq, len(unpaired), names)
+
+
+def _entries(label: Any) -> list[Any]:
+    return [label] if isinstance(label, str) else list(label)
 
 
 def split_endovis(sequences: dict[str, list[dict[str, Any]]], seed: int) -> dict[str, list[dict[str, Any]]]:

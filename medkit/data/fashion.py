@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from medkit.data.checks import check_file, inside, to_8bit, warn_constant_images
 from medkit.data.datalist import prepare_datalists, split_items
 
 __all__ = [
@@ -76,41 +78,60 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Reads an idx file (uncompressed) into a native-endian array.
+    """Reads an idx file (uncompressed) into a native-endian array; the header is checked before the data is read.
 
     Raises:
-        ValueError: if the header is not idx or the size does not match it (the message names the file).
+        ValueError: if the file is empty, the header is not idx (wrong magic number) or the file size does not match
+            the header (truncated or padded); the message names the file.
     """
-    path = Path(path)
-    data = path.read_bytes()
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an idx file (header {data[:4]!r}); gunzip .gz downloads first")
-    ndim, dtype = data[3], np.dtype(_IDX_DTYPES[data[2]])
-    shape = tuple(np.frombuffer(data, dtype=">u4", count=ndim, offset=4).tolist())
-    expected = 4 + 4 * ndim + int(np.prod(shape)) * dtype.itemsize
-    if len(data) != expected:
-        raise ValueError(f"{path}: {len(data)} bytes, but the header {shape} {dtype} needs {expected}")
-    return np.frombuffer(data, dtype=dtype, offset=4 + 4 * ndim).reshape(shape).astype(dtype.newbyteorder("="))
+    path = check_file(path)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+        if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_DTYPES:
+            raise ValueError(f"{path} is not an idx file (header {magic!r}); gunzip .gz downloads first")
+        ndim, dtype = magic[3], np.dtype(_IDX_DTYPES[magic[2]])
+        dims, size = f.read(4 * ndim), path.stat().st_size
+        if len(dims) < 4 * ndim:
+            raise ValueError(f"{path}: {size} bytes, too short for the {ndim} dimensions its header announces")
+        shape = tuple(np.frombuffer(dims, dtype=">u4").tolist())
+        expected = 4 + 4 * ndim + math.prod(shape) * dtype.itemsize
+        if size != expected:
+            raise ValueError(f"{path}: {size} bytes, but the header {shape} {dtype} needs {expected}")
+        data = np.frombuffer(f.read(), dtype=dtype)
+    return data.reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def read_fashion_split(root: str | os.PathLike, train: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` int64 through ``torchvision.datasets.FashionMNIST``.
+    """Images ``(N, H, W)`` uint8 and labels ``(N,)`` int64 from the split's two idx files (:func:`read_idx`).
+
+    Constant images are logged and kept.
 
     Raises:
         FileNotFoundError: naming the expected files and where to get them.
+        ValueError: naming the file, for a bad idx file, images that are not ``(N, H, W)`` uint8, labels that are not
+            ``(N,)`` uint8 classes 0-9, or counts that differ.
     """
-    from torchvision.datasets import FashionMNIST
-
     raw = raw_folder(root)
-    missing = [f for f in RAW_FILES["train" if train else "test"] if not (raw / f).is_file()]
+    names = RAW_FILES["train" if train else "test"]
+    missing = [f for f in names if not (raw / f).is_file()]
     if missing:
         raise FileNotFoundError(
             f"FashionMNIST idx files {missing} not found in {raw}. Download the four *-ubyte.gz files from "
             "https://github.com/zalandoresearch/fashion-mnist, gunzip them into that folder, or point --dataset_dir "
             "at the folder that holds FashionMNIST/raw/"
         )
-    dataset = FashionMNIST(str(root), train=train, download=False)
-    return dataset.data.numpy(), dataset.targets.numpy().astype(np.int64)
+    image_path, label_path = (raw / name for name in names)
+    images, labels = read_idx(inside(image_path, root)), read_idx(inside(label_path, root))
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{image_path}: images are {images.dtype} {images.shape}; expected (N, H, W) uint8")
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise ValueError(f"{label_path}: labels are {labels.dtype} {labels.shape}; expected (N,) uint8")
+    if len(images) != len(labels):
+        raise ValueError(f"{label_path}: {len(labels)} labels for {len(images)} images in {image_path}")
+    if labels.size and labels.max() >= len(CLASS_NAMES):
+        raise ValueError(f"{label_path}: label {labels.max()} is out of range; classes are 0-{len(CLASS_NAMES) - 1}")
+    warn_constant_images(images, str(image_path), lambda i: f"index {i}")
+    return images, labels.astype(np.int64)
 
 
 def _items(images: np.ndarray, labels: np.ndarray, split: str, indices) -> list[dict[str, Any]]:
@@ -206,8 +227,16 @@ def as_grey_array(image: Any) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         from PIL import Image
 
-        return np.array(Image.open(image).convert("L"))
+        with Image.open(image) as im:
+            return np.array(to_8bit(im, image).convert("L"))
     return np.asarray(image)
+
+
+def _grey_images(path: Path) -> np.ndarray:
+    images = read_idx(path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{path}: images are {images.dtype} {images.shape}; expected (N, H, W) uint8")
+    return images
 
 
 def read_fashion_inputs(input_path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -219,10 +248,10 @@ def read_fashion_inputs(input_path: str | os.PathLike) -> list[dict[str, Any]]:
     """
     path = Path(input_path)
     if (raw_folder(path) / RAW_FILES["test"][0]).is_file():
-        images = read_idx(raw_folder(path) / RAW_FILES["test"][0])
+        images = _grey_images(raw_folder(path) / RAW_FILES["test"][0])
         return [{"id": f"test:{i}", "image": image} for i, image in enumerate(images)]
     if path.is_file() and "idx3" in path.name:
-        return [{"id": f"{path.name}:{i}", "image": image} for i, image in enumerate(read_idx(path))]
+        return [{"id": f"{path.name}:{i}", "image": image} for i, image in enumerate(_grey_images(path))]
     files = [path] if path.is_file() else sorted(path.iterdir()) if path.is_dir() else []
     files = [f for f in files if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
     if not files:

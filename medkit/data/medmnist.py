@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from medkit.bundle.distributed import main_process_first
+from medkit.data.checks import inside, npz_names, read_npz, to_8bit, warn_constant_images
 from medkit.utils import save_json
 
 __all__ = [
@@ -76,6 +77,7 @@ def find_medmnist_npz(dataset_dir: str | os.PathLike, flag: str, size: int | Non
     names = [f"{flag}_{size}.npz", f"{flag}.npz"] if size not in (None, 28) else [f"{flag}.npz", f"{flag}_28.npz"]
     for name in names:
         if (root / name).is_file():
+            inside(root / name, root)
             return root / name
     raise FileNotFoundError(
         f"no MedMNIST file {' or '.join(names)} in dataset_dir {root}. Download {names[0]} from {ZENODO_URL} "
@@ -84,18 +86,44 @@ def find_medmnist_npz(dataset_dir: str | os.PathLike, flag: str, size: int | Non
 
 
 def _labels_1d(labels: np.ndarray, path: Path, key: str) -> np.ndarray:
-    labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:
         raise ValueError(f"{path}: {key} has shape {labels.shape}; multi-label (N, K) labels are not supported")
+    if labels.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {key} has dtype {labels.dtype}; expected integer class indices")
+    if labels.dtype.kind == "f" and not (np.isfinite(labels) & (labels == np.round(labels))).all():
+        raise ValueError(f"{path}: {key} holds values that are not integer class indices (NaN or fractional)")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{path}: {key} holds the negative label {labels.min()}; class indices start at 0")
+    if labels.size and labels.max() >= 2**31:  # would wrap around when cast to int64
+        raise ValueError(f"{path}: {key} holds the label {labels.max()}; class indices are small integers")
     return labels.astype(np.int64)
+
+
+def _images_nchw(images: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """``(N, H, W)`` or ``(N, H, W, C)`` (C 1 or 3) images of 0-255 as ``(N, C, H, W)`` uint8."""
+    if images.ndim == 3:
+        images = images[:, None]
+    elif images.ndim == 4 and images.shape[-1] in (1, 3):
+        images = np.moveaxis(images, -1, 1)
+    else:
+        raise ValueError(f"{path}: {key} has shape {images.shape}; expected (N, H, W) or (N, H, W, C) with C 1 or 3")
+    if images.dtype != np.uint8:
+        if images.dtype.kind not in "iu":
+            raise ValueError(f"{path}: {key} has dtype {images.dtype}; expected uint8 pixel values 0-255")
+        if images.size and (images.min() < 0 or images.max() > 255):
+            raise ValueError(f"{path}: {key} values {images.min()}..{images.max()} are outside 0-255")
+    warn_constant_images(images, f"{path} {key}", lambda i: f"index {i}")
+    return np.ascontiguousarray(images, dtype=np.uint8)
 
 
 def read_medmnist_npz(path: str | os.PathLike, flag: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Reads the train/val/test splits of a MedMNIST ``.npz`` as channel-first uint8 images and int64 labels.
 
-    Any sample counts are accepted (subsets included). Labels may be ``(N,)`` or ``(N, 1)``.
+    Any sample counts are accepted (subsets included). Labels may be ``(N,)`` or ``(N, 1)``. The file is checked
+    before it is loaded (:func:`medkit.data.checks.read_npz`: zip magic, array headers, no pickles); constant images
+    are logged and kept.
 
     Args:
         path: the ``.npz`` file.
@@ -104,24 +132,25 @@ def read_medmnist_npz(path: str | os.PathLike, flag: str | None = None) -> dict[
 
     Returns:
         ``{split: (images (N, C, H, W) uint8, labels (N,) int64)}`` for ``train``, ``val`` and ``test``.
+
+    Raises:
+        ValueError: naming the file, for a wrong magic number, a truncated or corrupt archive, missing arrays,
+            shapes, dtypes or values that are not MedMNIST's, labels out of range or counts that differ.
     """
     path = Path(path)
     info = medmnist_task_info(flag) if flag else None
+    arrays = read_npz(path, [f"{s}_{k}" for s in SPLITS for k in ("images", "labels")])
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    with np.load(path) as data:
-        missing = [f"{s}_{k}" for s in SPLITS for k in ("images", "labels") if f"{s}_{k}" not in data.files]
-        if missing:
-            raise ValueError(f"{path} lacks keys {missing}; found {sorted(data.files)}")
-        for split in SPLITS:
-            images, labels = data[f"{split}_images"], _labels_1d(data[f"{split}_labels"], path, f"{split}_labels")
-            images = images[:, None] if images.ndim == 3 else np.moveaxis(images, -1, 1)
-            if len(images) != len(labels):
-                raise ValueError(f"{path}: {len(images)} {split} images but {len(labels)} labels")
-            if info and images.shape[1] != info["n_channels"]:
-                raise ValueError(f"{path}: {flag} expects {info['n_channels']} channels, got images {images.shape}")
-            if info and len(labels) and (labels.min() < 0 or labels.max() >= info["num_classes"]):
-                raise ValueError(f"{path}: {split} labels outside [0, {info['num_classes']}) for {flag}")
-            out[split] = (np.ascontiguousarray(images, dtype=np.uint8), labels)
+    for split in SPLITS:
+        labels = _labels_1d(arrays[f"{split}_labels"], path, f"{split}_labels")
+        images = _images_nchw(arrays[f"{split}_images"], path, f"{split}_images")
+        if len(images) != len(labels):
+            raise ValueError(f"{path}: {len(images)} {split} images but {len(labels)} labels")
+        if info and images.shape[1] != info["n_channels"]:
+            raise ValueError(f"{path}: {flag} expects {info['n_channels']} channels, got images {images.shape}")
+        if info and len(labels) and labels.max() >= info["num_classes"]:
+            raise ValueError(f"{path}: {split} labels outside [0, {info['num_classes']}) for {flag}")
+        out[split] = (images, labels)
     return out
 
 
@@ -216,7 +245,7 @@ def _load_image(path: Path, channels: int, size: int) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
-        im = im.convert("L" if channels == 1 else "RGB")
+        im = to_8bit(im, path).convert("L" if channels == 1 else "RGB")
         if im.size != (size, size):
             im = im.resize((size, size), Image.Resampling.BOX)
         arr = np.asarray(im, dtype=np.uint8)
@@ -236,13 +265,11 @@ def list_medmnist_inputs(input_dir: str | os.PathLike, flag: str, size: int = 28
     src = Path(input_dir)
     channels = medmnist_task_info(flag)["n_channels"]
     if src.is_file() and src.suffix == ".npz":
-        with np.load(src) as data:
-            key = "images" if "images" in data.files else "test_images"
-            if key not in data.files:
-                raise ValueError(f"{src} has neither 'images' nor 'test_images'; found {sorted(data.files)}")
-            images = data[key]
-        images = images[:, None] if images.ndim == 3 else np.moveaxis(images, -1, 1)
-        return _items(images.astype(np.uint8), None, [f"{src.stem}_{i:05d}" for i in range(len(images))], src.stem)
+        key = "images" if "images" in npz_names(src) else "test_images"
+        images = _images_nchw(read_npz(src, [key])[key], src, key)
+        if images.shape[1] != channels:
+            raise ValueError(f"{src}: {flag} expects {channels} channels, got {key} {images.shape}")
+        return _items(images, None, [f"{src.stem}_{i:05d}" for i in range(len(images))], src.stem)
     if not src.is_dir():
         raise FileNotFoundError(f"input_dir {src} is neither a folder of images nor an .npz file")
     files = sorted(p for p in src.rglob("*") if p.suffix.lower() in _IMAGE_EXTS)

@@ -15,8 +15,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
+from medkit.data.checks import (
+    GREY_OR_COLOUR,
+    ImageInfo,
+    check_image,
+    check_same_size,
+    index_by_stem,
+    inside,
+    inspect_image,
+    mask_foreground,
+)
 from medkit.data.datalist import pair_by_stem, prepare_datalists
 
 __all__ = [
@@ -52,38 +60,53 @@ def find_dsb_root(dataset_dir: str | os.PathLike) -> Path | None:
 def read_dsb_stage1(dataset_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """Reads the DSB2018 ``stage1_train`` layout into items whose ``label`` is the list of per-nucleus mask files.
 
+    A case folder with ``masks/`` but no ``images/`` is left out with a logged warning.
+
     Raises:
-        ValueError: if a case has no image, several images, or no masks (the message names the folder).
+        ValueError: if a case has no image, several images, or no masks (the message names the folder), or a file
+            is a symlink that leads out of the dataset folder.
     """
     root = find_dsb_root(dataset_dir)
     if root is None:
         raise ValueError(f"{dataset_dir}: no DSB2018 case folders (<id>/images/<id>.png) found")
+    orphans = sorted(d.name for d in root.iterdir() if (d / "masks").is_dir() and not (d / "images").is_dir())
+    if orphans:
+        names = ", ".join(orphans[:3])
+        logger.warning("%s: %d case folder(s) with masks/ but no images/ left out: %s", root, len(orphans), names)
     items = []
     for case in sorted(d for d in root.iterdir() if (d / "images").is_dir()):
         images = sorted(p for p in (case / "images").iterdir() if _has_ext(p, IMAGE_EXTENSIONS))
         if len(images) != 1:
-            raise ValueError(f"{case / 'images'}: expected exactly one image, found {len(images)}")
+            names = ", ".join(p.name for p in images)
+            raise ValueError(f"{case / 'images'}: expected exactly one image, found {len(images)} ({names})")
         mask_dir = case / "masks"
         masks = sorted(p for p in mask_dir.iterdir() if _has_ext(p, IMAGE_EXTENSIONS)) if mask_dir.is_dir() else []
         if not masks:
             raise ValueError(f"{images[0]}: image has no masks (expected PNG files in {mask_dir})")
-        items.append({"id": case.name, "image": str(images[0].resolve()), "label": [str(m.resolve()) for m in masks]})
+        items.append({"id": case.name, "image": inside(images[0], root), "label": [inside(m, root) for m in masks]})
     return items
 
 
 def read_image_mask_pairs(
     dataset_dir: str | os.PathLike, image_dir: str = "images", mask_dir: str = "masks"
 ) -> list[dict[str, Any]]:
-    """Reads a flat ``images/`` + ``masks/`` layout, pairing files by stem.
+    """Reads a flat ``images/`` + ``masks/`` layout, pairing files by stem; masks without an image are left out, logged.
 
     Raises:
-        ValueError: if an image has no mask of the same stem (the message names the image).
+        ValueError: if an image has no mask of the same stem (the message names the image), two images or two masks
+            share a stem, or a file is a symlink that leads out of ``dataset_dir``.
     """
     root = Path(dataset_dir)
     images = sorted(p for p in (root / image_dir).iterdir() if _has_ext(p, IMAGE_EXTENSIONS + VOLUME_EXTENSIONS))
-    masks = {_stem(p): p for p in (root / mask_dir).iterdir() if _has_ext(p, IMAGE_EXTENSIONS + VOLUME_EXTENSIONS)}
+    masks = index_by_stem(
+        sorted(p for p in (root / mask_dir).iterdir() if _has_ext(p, IMAGE_EXTENSIONS + VOLUME_EXTENSIONS)), _stem
+    )
     items = pair_by_stem(
-        images, masks, lambda p: f"{p}: image has no mask (expected {root / mask_dir / _stem(p)}.<ext>)", stem=_stem
+        images,
+        masks,
+        lambda p: f"{p}: image has no mask (expected {root / mask_dir / _stem(p)}.<ext>)",
+        stem=_stem,
+        root=root,
     )
     if not items:
         raise ValueError(f"{root / image_dir}: no images found")
@@ -110,36 +133,32 @@ def read_nuclei_dataset(dataset_dir: str | os.PathLike) -> tuple[list[dict[str, 
     )
 
 
-def _image_size(path: str) -> tuple[int, ...]:
-    if path.lower().endswith(VOLUME_EXTENSIONS):
-        import nibabel as nib
-
-        return tuple(int(s) for s in nib.load(path).shape[:2])
-    try:
-        with Image.open(path) as im:
-            size = im.size
-            im.verify()  # checks the chunk CRCs without decoding: catches truncated or corrupt files cheaply
-    except Exception as e:
-        raise ValueError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
-    return size[::-1]
+def _check_2d(info: ImageInfo, what: str) -> None:
+    if info.mode == "nifti" and len([s for s in info.shape if s > 1]) > 2:
+        raise ValueError(f"{info.path}: {what} is a volume of shape {info.shape}; nuclei readers take 2D images")
 
 
-def check_nuclei_items(items: list[dict[str, Any]]) -> None:
-    """Checks that every image and mask can be read and that each mask has its image's size.
+def check_nuclei_items(items: list[dict[str, Any]], converted_dir: str | os.PathLike | None = None) -> None:
+    """Checks every image and mask (:mod:`medkit.data.checks`) and that each mask has its image's size.
+
+    Images are decoded once (truncated, corrupt, NaN: error; constant: warning); a single mask per image (flat
+    layout) is decoded and its values checked, DSB2018 per-nucleus masks only CRC-checked here and value-checked
+    when :class:`medkit.transforms.LoadMaskUnion` loads them. A palette image is replaced in its item by an RGB copy
+    in ``converted_dir`` (MONAI's ``PILReader`` would read its palette indices).
 
     Raises:
         ValueError: one line naming the bad file and the problem.
     """
     for item in items:
-        size = _image_size(item["image"])
+        item["image"], image = check_image(item["image"], GREY_OR_COLOUR, converted_dir)
+        _check_2d(image, "image")
         labels = item["label"] if isinstance(item["label"], list) else [item["label"]]
         for mask in labels:
-            mask_size = _image_size(mask)
-            if mask_size != size:
-                raise ValueError(
-                    f"{mask}: mask size {mask_size[1]}x{mask_size[0]} differs from image {item['image']} "
-                    f"size {size[1]}x{size[0]} (width x height)"
-                )
+            info = inspect_image(mask, decode=False, what="mask")
+            _check_2d(info, "mask")
+            check_same_size(info, image, "mask")
+            if not isinstance(item["label"], list):
+                mask_foreground(mask)
 
 
 def prepare_nuclei_datalists(
@@ -168,7 +187,7 @@ def prepare_nuclei_datalists(
 
     def read(root: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         items, layout = read_nuclei_dataset(root)
-        check_nuclei_items(items)
+        check_nuclei_items(items, converted_dir=Path(output_dir) / "converted")
         return items, {"layout": layout}
 
     return prepare_datalists(

@@ -13,9 +13,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+from medkit.data.checks import ANY_8BIT, check_image, inside
 from medkit.data.datalist import prepare_datalists, split_items
 
-__all__ = ["PATCH_EXTENSIONS", "PCAM_CLASSES", "list_patches", "prepare_pcam_datalists", "read_pcam_folder"]
+__all__ = [
+    "PATCH_EXTENSIONS",
+    "PCAM_CLASSES",
+    "check_pcam_items",
+    "list_patches",
+    "prepare_pcam_datalists",
+    "read_pcam_folder",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +62,22 @@ def read_pcam_folder(dataset_dir: str | os.PathLike) -> list[dict[str, Any]]:
                 f"{path}: patch names must be T_<n>{path.suffix} (tumour) or N_<n>{path.suffix} (normal); "
                 "rename or move this file"
             )
-        items.append({"image": str(path.resolve()), "label": _LABELS[match["letter"]], "id": path.name})
+        items.append({"image": inside(path, root), "label": _LABELS[match["letter"]], "id": path.name})
     counts = [sum(item["label"] == c for item in items) for c in (0, 1)]
     if min(counts) == 0:
         raise ValueError(f"{root}: needs both classes, found {counts[0]} normal (N_*) and {counts[1]} tumour (T_*)")
     return items
+
+
+def check_pcam_items(items: list[dict[str, Any]], converted_dir: str | os.PathLike | None = None) -> None:
+    """Checks every patch (:func:`medkit.data.checks.check_image`): readable, not truncated, 8-bit or 16-bit; a
+    16-bit patch is replaced in its item by an 8-bit copy in ``converted_dir`` (the bundle scales 0-255).
+
+    Raises:
+        ValueError: one line naming the bad patch and the problem.
+    """
+    for item in items:
+        item["image"], _ = check_image(item["image"], ANY_8BIT, converted_dir, what="patch")
 
 
 def list_patches(input_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -99,7 +118,7 @@ def prepare_pcam_datalists(
     return prepare_datalists(
         dataset_dir,
         output_dir,
-        read=lambda root: (read_pcam_folder(root), {}),
+        read=lambda root: (_checked(read_pcam_folder(root), Path(output_dir) / "converted"), {}),
         seed=seed,
         split=lambda items: _stratified_split(items, Path(dataset_dir), fractions, seed),
         default_dataset_dir=default_dataset_dir,
@@ -112,6 +131,11 @@ def prepare_pcam_datalists(
         summary_fields=lambda datalist: {"tumour": sum(i["label"] for k in _PARTS for i in datalist[k])},
         log=logger,
     )
+
+
+def _checked(items: list[dict[str, Any]], converted_dir: Path) -> list[dict[str, Any]]:
+    check_pcam_items(items, converted_dir)
+    return items
 
 
 def _stratified_split(

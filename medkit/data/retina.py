@@ -23,8 +23,18 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
+from medkit.data.checks import (
+    COLOUR,
+    ImageInfo,
+    check_image,
+    check_same_size,
+    check_unique_ids,
+    inside,
+    inspect_image,
+)
 from medkit.data.datalist import prepare_datalists, split_items
 
 __all__ = ["RETINA_LAYOUTS", "check_retina_items", "estimate_fov", "prepare_retina_datalists", "read_retina_split"]
@@ -75,12 +85,26 @@ def _match_one(folder: Path, pattern: str, image: Path, what: str) -> Path:
     return found[0]
 
 
+def _warn_unpaired(folder: Path, spec: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    """Logs label and FOV files that no image claims (left out), e.g. a label whose image was deleted."""
+    for key in ("label", "fov"):
+        if spec.get(key):
+            pattern = re.sub(r"\{(id|stem)\}", "*", spec[key])
+            used = {item[key] for item in items}
+            unpaired = sorted(str(p) for p in folder.glob(pattern) if str(p.resolve()) not in used)
+            if unpaired:
+                names = ", ".join(unpaired[:3])
+                logger.warning("%d %s file(s) have no image and are left out: %s", len(unpaired), key, names)
+
+
 def read_retina_split(split_dir: str | os.PathLike, layout: str | dict[str, Any] = "drive") -> list[dict[str, Any]]:
     """Reads one split folder (e.g. DRIVE's ``training/``) into items sorted by id.
 
+    Label and FOV files that no image claims are left out with a logged warning.
+
     Raises:
-        ValueError: if no image matches, an id cannot be parsed, or an image has no (or several) label or FOV files;
-            the message names the image and the pattern.
+        ValueError: if no image matches, an id cannot be parsed or is used twice, an image has no (or several) label
+            or FOV files, or a file is a symlink that leads out of the folder; the message names the image.
     """
     spec = _layout(layout)
     folder = Path(split_dir)
@@ -98,39 +122,45 @@ def read_retina_split(split_dir: str | os.PathLike, layout: str | dict[str, Any]
         items.append(
             {
                 "id": keys["id"],
-                "image": str(image.resolve()),
-                "label": str(label.resolve()),
-                "fov": str(fov.resolve()) if fov else None,
+                "image": inside(image, folder),
+                "label": inside(label, folder),
+                "fov": inside(fov, folder) if fov else None,
             }
         )
+    check_unique_ids(items, str(folder))
+    _warn_unpaired(folder, spec, items)
     return items
 
 
-def _size(path: str) -> tuple[int, int]:
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except Exception as e:
-        raise ValueError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
+def _check_binary(info: ImageInfo, key: str) -> None:
+    """Labels and FOV masks are read as the bundle reads them, ``convert("L")`` then a threshold at 127.5: only 0 and
+    255 are safe."""
+    with Image.open(info.path) as im:
+        values = np.unique(np.asarray(im.convert("L")))
+    bad = values[(values != 0) & (values != 255)]
+    if bad.size:
+        raise ValueError(
+            f"{info.path}: {key} values {bad[:5].tolist()} are outside the label set {{0, 255}} (the bundle "
+            "thresholds at 127.5, so 0/1 masks would read as empty); save the mask as 0/255"
+        )
 
 
-def check_retina_items(items: list[dict[str, Any]]) -> None:
-    """Checks that each label and FOV mask can be read and has its image's size.
+def check_retina_items(items: list[dict[str, Any]], converted_dir: str | os.PathLike | None = None) -> None:
+    """Checks each image, label and FOV mask (:mod:`medkit.data.checks`): readable, of its image's size, labels and
+    FOV masks holding only 0 and 255, images in colour (a palette image is replaced in its item by an RGB copy in
+    ``converted_dir``).
 
     Raises:
-        ValueError: one line naming the bad file, its size and the image's.
+        ValueError: one line naming the bad file and the problem (for sizes: its size and the image's).
     """
     for item in items:
-        width, height = _size(item["image"])
+        item["image"], image = check_image(item["image"], COLOUR, converted_dir, what="fundus image")
         for key in ("label", "fov"):
             if item.get(key) is None:
                 continue
-            w, h = _size(item[key])
-            if (w, h) != (width, height):
-                raise ValueError(
-                    f"{item[key]}: {key} size {w}x{h} differs from image {item['image']} size {width}x{height} "
-                    "(width x height)"
-                )
+            info = inspect_image(item[key], decode=False, what=key)
+            check_same_size(info, image, key)
+            _check_binary(info, key)
 
 
 def estimate_fov(image_path: str | os.PathLike, output_path: str | os.PathLike, threshold: float = 0.1) -> Path:
@@ -139,7 +169,6 @@ def estimate_fov(image_path: str | os.PathLike, output_path: str | os.PathLike, 
     For datasets without FOV masks (CHASE_DB1, STARE): pixels whose median-filtered brightness (RGB maximum) exceeds
     ``threshold`` times the image's 99th percentile form the FOV, with holes filled and only the largest region kept.
     """
-    import numpy as np
     from scipy import ndimage
 
     with Image.open(image_path) as im:
@@ -197,7 +226,7 @@ def prepare_retina_datalists(
         spec = _layout(layout)
         parts = {name: read_retina_split(root / sub, spec) for name, sub in spec["splits"].items()}
         for items in parts.values():
-            check_retina_items(items)
+            check_retina_items(items, converted_dir=Path(output_dir) / "converted")
             _add_estimated_fovs(items, Path(output_dir) / "fov")
         return parts, {"layout": layout}
 

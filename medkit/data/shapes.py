@@ -11,7 +11,6 @@ Items are ``{"id": str, "image": str, "label": str}`` with absolute paths, sorte
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -20,6 +19,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from medkit.data.checks import (
+    ANY_8BIT,
+    check_image,
+    check_mask_values,
+    check_same_size,
+    index_by_stem,
+    inspect_image,
+    read_json,
+)
 from medkit.data.datalist import pair_by_stem, prepare_datalists
 
 __all__ = ["check_label_items", "prepare_shapes_datalists", "read_class_names", "read_label_pairs"]
@@ -39,10 +47,7 @@ def read_class_names(dataset_dir: str | os.PathLike) -> list[str]:
     path = Path(dataset_dir) / "classes.json"
     if not path.is_file():
         raise FileNotFoundError(f'{path} is missing; it maps label values to class names, e.g. {{"0": "background"}}')
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    raw = read_json(path)
     if not isinstance(raw, dict) or not all(str(k).isdigit() for k in raw):
         raise ValueError(f"{path}: expected an object mapping class indices to names, got {raw!r}")
     mapping = {int(k): str(v) for k, v in raw.items()}
@@ -65,39 +70,42 @@ def read_label_pairs(
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} does not exist; expected {root}/{image_dir}/ and {root}/{label_dir}/")
     images = sorted(p for p in (root / image_dir).iterdir() if p.suffix.lower() in _EXTENSIONS)
-    labels = {p.stem: p for p in (root / label_dir).iterdir() if p.suffix.lower() in _EXTENSIONS}
+    labels = index_by_stem(sorted(p for p in (root / label_dir).iterdir() if p.suffix.lower() in _EXTENSIONS))
     items = pair_by_stem(
-        images, labels, lambda p: f"{p}: image has no label (expected {root / label_dir / p.stem}.png)"
+        images, labels, lambda p: f"{p}: image has no label (expected {root / label_dir / p.stem}.png)", root=root
     )
     if not items:
         raise ValueError(f"{root / image_dir}: no {'/'.join(_EXTENSIONS)} images found")
     return items
 
 
-def check_label_items(items: list[dict[str, Any]], num_classes: int) -> None:
-    """Checks that every label is a single-channel image of its image's size with values below ``num_classes``.
+def check_label_items(
+    items: list[dict[str, Any]], num_classes: int, converted_dir: str | os.PathLike | None = None
+) -> None:
+    """Checks every image and label (:mod:`medkit.data.checks`): each label a single-channel class-index image of its
+    image's size with values below ``num_classes`` (a palette label's indices are its classes, as MONAI reads them).
+    A 16-bit image is replaced in its item by an 8-bit copy in ``converted_dir`` (the bundle scales 0-255).
+
+    Args:
+        items: the ``{"id", "image", "label"}`` items.
+        num_classes: the number of classes in ``classes.json``.
+        converted_dir: the folder for 8-bit copies; ``None`` makes a 16-bit image an error.
 
     Raises:
         ValueError: one line naming the bad file and the problem (unreadable file, size mismatch, RGB label, or a
             value outside the classes).
     """
     for item in items:
-        try:
-            with Image.open(item["image"]) as im:
-                size = im.size
-            with Image.open(item["label"]) as im:
-                label = np.asarray(im)
-        except Exception as e:
-            raise ValueError(f"{item['image']} / {item['label']}: cannot read ({type(e).__name__}: {e})") from None
+        item["image"], image = check_image(item["image"], ANY_8BIT, converted_dir)
+        info = inspect_image(item["label"], decode=False, what="label")
+        with Image.open(info.path) as im:
+            label = np.asarray(im)
         if label.ndim != 2:
             raise ValueError(
                 f"{item['label']}: label must be a single-channel class-index image, got shape {label.shape}"
             )
-        if label.shape[::-1] != size:
-            raise ValueError(
-                f"{item['label']}: label size {label.shape[1]}x{label.shape[0]} differs from image {item['image']} "
-                f"size {size[0]}x{size[1]} (width x height)"
-            )
+        check_same_size(info, image, "label")
+        check_mask_values(label, item["label"])
         values = np.unique(label)
         if values.max() >= num_classes:
             bad = values[values >= num_classes].tolist()
@@ -138,7 +146,7 @@ def prepare_shapes_datalists(
                 f"pass --num_classes {len(classes)}"
             )
         items = read_label_pairs(root)
-        check_label_items(items, len(classes))
+        check_label_items(items, len(classes), converted_dir=Path(output_dir) / "converted")
         return items, {"classes": classes}
 
     return prepare_datalists(

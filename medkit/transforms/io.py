@@ -15,8 +15,8 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import LoadImage, MapTransform, SaveImage, SaveImaged, Transform
 from monai.utils import ImageMetaKey
-from PIL import Image
 
+from medkit.data.checks import check_file, check_mask_values, mask_foreground
 from medkit.utils import atomic_path
 
 __all__ = [
@@ -36,13 +36,15 @@ _NIFTI = (".nii", ".nii.gz")
 class LoadMaskUnion(Transform):
     """Loads one mask file, or several per-instance mask files, as one binary channel-first mask.
 
-    A pixel is foreground when it is non-zero in any of the files. PNG/TIFF masks are read with PIL and laid out
-    like MONAI's ``PILReader`` (spatial axes reversed, so ``(1, W, H)``), which keeps them aligned with images loaded by
-    ``LoadImage``; NIfTI masks are read with ``LoadImage``. Reading instance masks one by one keeps memory at one image
-    even for cases with hundreds of nuclei.
+    A pixel is foreground when it is non-zero in any of the files (any RGB channel; a palette mask by its colours,
+    not its indices; alpha ignored). PNG/TIFF masks are read with PIL and laid out like MONAI's ``PILReader`` (spatial
+    axes reversed, so ``(1, W, H)``), which keeps them aligned with images loaded by ``LoadImage``; NIfTI masks are
+    read with ``LoadImage``. Reading instance masks one by one keeps memory at one image even for cases with hundreds
+    of nuclei.
 
     Raises:
-        ValueError: naming the file, if it cannot be read or its size differs from the first mask's.
+        ValueError: naming the file, if it cannot be read, holds values outside the label set (negative,
+            fractional, NaN; see :func:`medkit.data.checks.mask_foreground`) or its size differs from the first mask's.
     """
 
     def __init__(self, dtype: torch.dtype = torch.float32) -> None:
@@ -51,16 +53,11 @@ class LoadMaskUnion(Transform):
 
     def _read(self, path: str) -> tuple[np.ndarray, dict]:
         if path.lower().endswith(_NIFTI):
+            check_file(path)
             img = self._nifti_loader(path)
+            check_mask_values(np.asarray(img.array), path)
             return np.asarray(img.array) > 0, {"affine": img.affine}
-        try:
-            with Image.open(path) as im:
-                arr = np.asarray(im)
-        except Exception as e:
-            raise ValueError(f"{path}: cannot read mask ({type(e).__name__}: {e})") from None
-        if arr.ndim == 3:  # RGB(A) masks: any channel marks the foreground
-            arr = arr[..., :3].max(axis=-1)
-        return (arr > 0).T[None], {}
+        return mask_foreground(path).T[None], {}
 
     def __call__(self, paths: str | os.PathLike | Sequence[str | os.PathLike]) -> MetaTensor:
         files = [str(paths)] if isinstance(paths, (str, os.PathLike)) else [str(p) for p in paths]

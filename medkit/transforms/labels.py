@@ -20,6 +20,7 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
 from PIL import Image
 
+from medkit.data.checks import mask_foreground, read_grey_label
 from medkit.data.class_mapping import ClassMapping, read_mapping
 from medkit.utils import atomic_path
 
@@ -30,15 +31,6 @@ logger = logging.getLogger(__name__)
 
 def _as_mapping(mapping: ClassMapping | dict | str | os.PathLike) -> ClassMapping:
     return mapping if isinstance(mapping, ClassMapping) else read_mapping(mapping)
-
-
-def _read_grey(path: str) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except Exception as e:
-        raise ValueError(f"{path}: cannot read label image ({type(e).__name__}: {e})") from None
-    return arr[..., 0] if arr.ndim == 3 else arr
 
 
 class LoadGreyLabel(Transform):
@@ -52,7 +44,8 @@ class LoadGreyLabel(Transform):
         dtype: output dtype.
 
     Raises:
-        ValueError: naming the file and the grey value, when a pixel's value is not in the mapping.
+        ValueError: naming the file and the grey value, when a pixel's value is not in the mapping, or naming the file
+            and the problem when it cannot be read as grey levels (:func:`medkit.data.checks.read_grey_label`).
     """
 
     def __init__(self, mapping: ClassMapping | dict | str | os.PathLike, dtype: torch.dtype = torch.float32) -> None:
@@ -63,16 +56,16 @@ class LoadGreyLabel(Transform):
     def __call__(self, label: str | os.PathLike | list[dict[str, Any]]) -> MetaTensor:
         if isinstance(label, (str, os.PathLike)):
             path = str(label)
-            grey = _read_grey(path)
+            grey = read_grey_label(path)
             indices = self.table[grey]
             if (indices < 0).any():
                 bad = int(grey[indices < 0][0])
                 raise ValueError(f"{path}: grey value {bad} is not in {self.mapping.source}")
         else:
             path = str(label[0]["path"])
-            indices = np.zeros(_read_grey(path).shape, dtype=np.int64)
+            indices = np.zeros(mask_foreground(path).shape, dtype=np.int64)
             for entry in label:
-                indices[_read_grey(str(entry["path"])) > 0] = int(entry["index"])
+                indices[mask_foreground(str(entry["path"]))] = int(entry["index"])
         out = MetaTensor(torch.from_numpy(indices[None]).to(self.dtype))
         out.meta["filename_or_obj"] = path
         return out
