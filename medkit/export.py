@@ -41,6 +41,7 @@ from medkit.bundle.lookup import find_bundle
 from medkit.bundle.models import MODEL_FILENAME
 from medkit.interpret.explain import load_bundle_config
 from medkit.networks.checkpoint import load_checkpoint
+from medkit.utils import atomic_path
 
 __all__ = [
     "CHECK_BATCH_SIZES",
@@ -305,8 +306,7 @@ def export_bundle(
         target = out / EXPORT_FILENAMES[fmt]
         out.mkdir(parents=True, exist_ok=True)
         # written under a hidden name and renamed once checked: models/ never holds a partial or unchecked file
-        tmp = target.with_name(f".tmp-{target.name}")
-        try:
+        with atomic_path(target) as tmp:
             if fmt == "onnx":
                 _warn_dropped_arguments(network, target, io)
                 run = _write_onnx(network, tmp, extra_files, io)
@@ -318,9 +318,6 @@ def export_bundle(
                     f"{target} not written: its outputs differ from PyTorch's by up to {diff:.3g} (> --atol {atol:g}) "
                     f"on random {shapes} inputs; check the network for train/eval-only branches, or raise --atol"
                 )
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
         size = target.stat().st_size
         logger.info(
             "wrote %s (%s) from %s: max abs difference to PyTorch %.2e on random (B, %s) inputs, B = %s",

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from medkit.bundle.errors import UserError
+from medkit.utils import atomic_path
 
 __all__ = ["MODEL_FILENAME", "default_checkpoint", "publish_model"]
 
@@ -67,9 +68,8 @@ def publish_model(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike, nam
     models = Path(bundle_dir) / "models"
     models.mkdir(parents=True, exist_ok=True)
     target = models / MODEL_FILENAME
-    tmp = models / f".{MODEL_FILENAME}.tmp"
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
     logger.info("published %s as %s", source, target)
     for sidecar in sorted(Path(run_dir).glob("*.json")):
         if sidecar.name not in _PRIVATE:

@@ -27,6 +27,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from medkit.bundle.distributed import gather_lists, is_distributed, is_main_process, reduce_sum
+from medkit.utils import atomic_path
 
 __all__ = [
     "INTERRUPTED_FILENAME",
@@ -224,9 +225,8 @@ class Preemption:
         if is_main_process():
             checkpoint = {key: obj.state_dict() for key, obj in self.save_dict.items()}
             checkpoint["resume_state"] = resume_state
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, self.path)
+            with atomic_path(self.path) as tmp:
+                torch.save(checkpoint, tmp)
             logger.warning(
                 "%s: stopped at epoch %d, iteration %d (%d of %d in the epoch); saved %s; "
                 "continue with the same command and --resume true",
