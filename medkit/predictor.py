@@ -20,6 +20,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,7 @@ class _ArrayLoader:
         return data
 
 
+@dataclass
 class Predictor:
     """A bundle's network with its preprocessing and inferer, predicting on arrays in memory.
 
@@ -120,32 +122,28 @@ class Predictor:
         to_kwargs: how batches are moved to the device (the bundle's memory format).
     """
 
-    def __init__(
-        self,
-        network: torch.nn.Module,
-        transforms: Any,
-        inferer: Any,
-        device: torch.device,
-        input_key: str = "image",
-        task: str = "segmentation",
-        prepare_batch: Any = None,
-        collate_fn: Any = None,
-        to_kwargs: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.network = network.eval()
-        self.transforms = transforms
-        self.inferer = inferer
-        self.device = device
-        self.input_key = input_key
-        self.task = task
-        self.prepare_batch = prepare_batch
-        self.collate_fn = collate_fn
-        self.to_kwargs = dict(to_kwargs or {})
+    network: torch.nn.Module
+    transforms: Sequence[Any]
+    inferer: Any
+    device: torch.device
+    input_key: str = "image"
+    task: str = "segmentation"
+    prepare_batch: Any = None
+    collate_fn: Any = None
+    to_kwargs: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
         from monai.transforms import Compose, Invertd
 
+        self.network.eval()
+        self.to_kwargs = dict(self.to_kwargs or {})
         # predictions go back through the preprocessing's spatial steps, as the bundle's inference inverts them
         self._invert = Invertd(
-            keys="pred", transform=Compose(transforms), orig_keys=input_key, nearest_interp=False, to_tensor=True
+            keys="pred",
+            transform=Compose(self.transforms),
+            orig_keys=self.input_key,
+            nearest_interp=False,
+            to_tensor=True,
         )
 
     @classmethod
