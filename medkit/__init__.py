@@ -1,8 +1,9 @@
 """medkit: a MONAI-based toolkit for medical imaging research.
 
 Bundles under ``bundles/`` reference this package by dotted path (``medkit.networks.UNet``), and after ``import medkit``
-config expressions such as ``$medkit.data.prepare_nuclei_datalists(...)`` reach the subpackages as attributes. Each
-subpackage is imported on its first access, so ``import medkit`` (and ``medkit --help``) loads neither torch nor MONAI.
+config expressions such as ``$medkit.data.prepare_nuclei_datalists(...)`` reach the subpackages (and ``medkit.report``,
+which evaluate layers call) as attributes. Each is imported on its first access, so ``import medkit`` (and
+``medkit --help``) loads neither torch nor MONAI.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from medkit import bundle, data, filters, handlers, inferers, losses, metrics, networks, transforms, utils
+    from medkit import bundle, data, filters, handlers, inferers, losses, metrics, networks, report, transforms, utils
     from medkit.predictor import Predictor
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     "losses",
     "metrics",
     "networks",
+    "report",
     "transforms",
     "utils",
 ]

@@ -1,7 +1,8 @@
 """TensorBoard scalars of run folders: read them, rank runs, and plot one tag for many runs in one PNG.
 
-Used by ``medkit sweep`` for ``curves.png``, and by any bundle or script that compares runs, for example the training
-loss of every seed, one panel per loss function, with the best and worst run of each panel marked::
+Used by ``medkit sweep`` for ``curves.png``, by ``medkit report`` for a run's loss, metric and learning-rate panels
+(:func:`plot_panels`), and by any bundle or script that compares runs, for example the training loss of every seed,
+one panel per loss function, with the best and worst run of each panel marked::
 
     from medkit.curves import plot_groups
     plot_groups(run_dirs, groups={"dice": ["dice_s0", "dice_s1", "dice_s2"], "bce": [...]}, tag="train_loss",
@@ -19,7 +20,17 @@ from medkit.utils import save_figure
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Curve", "best_and_worst", "metric_mode", "plot_curves", "plot_groups", "read_scalars", "smooth"]
+__all__ = [
+    "Curve",
+    "best_and_worst",
+    "best_point",
+    "metric_mode",
+    "plot_curves",
+    "plot_groups",
+    "plot_panels",
+    "read_scalars",
+    "smooth",
+]
 
 Curve = tuple[list[int], list[float]]
 """One scalar tag of one run: (steps, values), sorted by step."""
@@ -55,6 +66,25 @@ def metric_mode(tag: str) -> str:
     return "min" if any(word in low for word in ("loss", "error", "distance")) else "max"
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+
+
+def best_point(curve: Curve, mode: str = "max") -> tuple[int, float]:
+    """The step and value of the best point of ``curve`` (the first one, on a tie).
+
+    Args:
+        curve: ``(steps, values)``, not empty.
+        mode: ``"max"`` or ``"min"`` (see :func:`metric_mode`).
+    """
+    _check_mode(mode)
+    steps, values = curve
+    pick = max if mode == "max" else min
+    best = pick(range(len(values)), key=values.__getitem__)
+    return steps[best], values[best]
+
+
 def best_and_worst(scores: Mapping[str, float | None], mode: str = "max") -> dict[str, str]:
     """Labels the best and the worst run of ``scores`` (``None`` scores are ignored).
 
@@ -62,8 +92,7 @@ def best_and_worst(scores: Mapping[str, float | None], mode: str = "max") -> dic
         ``{run: "best"}`` and ``{run: "worst"}`` entries; one entry when only one run has a score, none when all
         scores are equal.
     """
-    if mode not in ("max", "min"):
-        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    _check_mode(mode)
     valid = {k: v for k, v in scores.items() if v is not None}
     if not valid or (len(valid) > 1 and len(set(valid.values())) == 1):
         return {}  # nothing to rank, or all tied
@@ -163,25 +192,63 @@ def plot_groups(
     Returns:
         ``out_path``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     curves = {name: read_scalars(path).get(tag) for name, path in run_dirs.items()}
     if scores is None:
         scores = {name: c[1][-1] if c else None for name, c in curves.items()}
         mode = mode or metric_mode(tag)
     mode = mode or "max"
-    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(5 * max(len(groups), 1), 4.5), squeeze=False)
-    for ax, (group, names) in zip(axes[0], groups.items(), strict=False):
+    panels: dict[str, dict[str, Curve]] = {}
+    highlights: dict[str, dict[str, str]] = {}
+    for group, names in groups.items():
         present = {n: curves[n] for n in names if curves.get(n)}
-        _draw(ax, present, best_and_worst({n: scores.get(n) for n in present}, mode), smoothing)
-        missing = [n for n in names if n not in present]
-        ax.set_title(_title(str(group), missing), fontsize="medium")
-        ax.set_xlabel("step")
-        ax.set_ylabel(tag)
-    fig.suptitle(title or tag)
+        panel = _title(str(group), [n for n in names if n not in present])
+        panels[panel] = present
+        highlights[panel] = best_and_worst({n: scores.get(n) for n in present}, mode)
+    return plot_panels(
+        panels, out_path, xlabel="step", ylabel=tag, highlights=highlights, smoothing=smoothing, title=title or tag
+    )
+
+
+def plot_panels(
+    panels: Mapping[str, Mapping[str, Curve]],
+    out_path: str | os.PathLike,
+    *,
+    xlabel: str = "step",
+    ylabel: str | None = None,
+    highlights: Mapping[str, Mapping[str, str]] | None = None,
+    smoothing: float = 0.0,
+    title: str | None = None,
+) -> Path:
+    """One figure, one panel per entry of ``panels`` side by side, each line a curve: the drawing behind
+    :func:`plot_groups` (runs of one tag per panel) and the run report (tags of one run per panel).
+
+    Args:
+        panels: ``{panel title: {line label: (steps, values)}}``; no panels draws one empty panel.
+        out_path: the PNG to write.
+        xlabel: the x label of every panel.
+        ylabel: the y label of every panel; default none.
+        highlights: ``{panel title: {line label: "best" | "worst"}}``: lines drawn thick, labelled in the legend.
+        smoothing: exponential smoothing of the drawn values.
+        title: figure title; default none.
+
+    Returns:
+        ``out_path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = max(len(panels), 1)
+    fig, axes = plt.subplots(1, width, figsize=(5 * width, 4.5), squeeze=False)
+    for ax, (panel, curves) in zip(axes[0], panels.items(), strict=False):
+        _draw(ax, curves, (highlights or {}).get(panel, {}), smoothing)
+        ax.set_title(panel, fontsize="medium")
+        ax.set_xlabel(xlabel)
+        if ylabel:
+            ax.set_ylabel(ylabel)
+    if title:
+        fig.suptitle(title)
     return _save(fig, out_path)
 
 

@@ -43,7 +43,8 @@ from typing import Any
 from medkit.bundle.cli_values import cli_literal, parse_set, parse_value, split_values
 from medkit.bundle.lookup import find_bundle
 from medkit.bundle.overrides import check_override_keys, cli_override_keys
-from medkit.curves import best_and_worst, metric_mode, plot_curves, plot_groups, read_scalars
+from medkit.curves import best_and_worst, best_point, metric_mode, plot_curves, plot_groups, read_scalars
+from medkit.tables import markdown_table
 from medkit.utils import save_json
 
 logger = logging.getLogger(__name__)
@@ -357,10 +358,8 @@ def summarize(
         row["status"] = status["status"] if status else "not run"
         row.update(epochs=None, best=None, best_epoch=None, final=None)
         if metric and tags.get(metric):
-            steps, values = tags[metric]
-            pick = max if mode == "max" else min
-            best_i = pick(range(len(values)), key=values.__getitem__)
-            row.update(epochs=steps[-1], best=values[best_i], best_epoch=steps[best_i], final=values[-1])
+            best_epoch, best = best_point(tags[metric], mode)
+            row.update(epochs=tags[metric][0][-1], best=best, best_epoch=best_epoch, final=tags[metric][1][-1])
         row["wall_s"] = status.get("wall_s") if status else None
         rows.append(row)
     sign = -1.0 if mode == "max" else 1.0
@@ -403,8 +402,7 @@ def write_summary(
         f"Ranked by the best `{label}`; `epochs` is the last epoch with a value.",
         "",
     ]
-    md += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    md += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in table]
+    md.append(markdown_table(columns, table).rstrip("\n"))
     for name, tail in failures.items():
         md += ["", f"## {name} failed", "", "```", *tail.splitlines()[-10:], "```"]
     md_path = sweep_dir / "summary.md"

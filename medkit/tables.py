@@ -1,4 +1,5 @@
-"""Mean ± standard deviation tables over groups of runs (e.g. the seeds of each loss in a sweep), through pandas."""
+"""Tables of runs: mean ± standard deviation over groups of runs (e.g. the seeds of each loss in a sweep), through
+pandas, and the one Markdown table writer that sweeps, run reports and ``medkit bundles`` share."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["format_markdown", "mean_std_table"]
+__all__ = ["format_markdown", "markdown_table", "mean_std_table"]
 
 
 def mean_std_table(
@@ -65,9 +66,39 @@ def format_markdown(
     """
     labels = labels or {}
     head = [group_key, "runs", *(labels.get(c, c) for c in columns)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for entry in table:
-        cells = [str(entry[group_key]), str(entry["n"])]
-        cells += [f"{entry[c]:.3f} ± {entry[f'{c}_std']:.3f}" for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
+    rows = [
+        [entry[group_key], entry["n"], *(f"{entry[c]:.3f} ± {entry[f'{c}_std']:.3f}" for c in columns)]
+        for entry in table
+    ]
+    return markdown_table(head, rows)
+
+
+def markdown_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], align: bool = False) -> str:
+    """A Markdown (GitHub) table: ``header`` then one line per row; cells are ``str()``-ed, ``None`` is empty.
+
+    A ``|`` or a line break inside a cell is escaped, so a cell never splits the table.
+
+    Args:
+        header: the column names.
+        rows: the rows, each as long as ``header``.
+        align: pad each column to its widest cell, so the table also reads well as plain text (a terminal).
+
+    Returns:
+        The table, ending with a newline.
+
+    Raises:
+        ValueError: if a row's length differs from the header's, naming the row.
+    """
+    cells = [[_cell(c) for c in header]]
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"table row {list(row)!r} has {len(row)} cells for {len(header)} columns {list(header)}")
+        cells.append([_cell(c) for c in row])
+    widths = [max(len(line[i]) for line in cells) if align else 0 for i in range(len(header))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in cells]
+    lines.insert(1, "|" + "|".join("-" * max(w + 2, 3) for w in widths) + "|")
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")

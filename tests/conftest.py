@@ -72,6 +72,22 @@ def tiny_dsb(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def figures(monkeypatch) -> list:
+    """The matplotlib figures ``medkit.curves`` saves, in order (still readable after they are closed)."""
+    from medkit import curves
+
+    saved = []
+    save = curves._save
+
+    def keep(fig, out_path):
+        saved.append(fig)
+        return save(fig, out_path)
+
+    monkeypatch.setattr(curves, "_save", keep)
+    return saved
+
+
 def bundle_layers(configs: Path, *names: str) -> str:
     """The ``--config_file`` value that layers ``names`` (files in ``configs``) in order."""
     return "[" + ",".join(f"'{configs / n}'" for n in names) + "]"

@@ -9,8 +9,7 @@ import pytest
 from matplotlib.colors import to_rgba
 from torch.utils.tensorboard import SummaryWriter
 
-from medkit import curves as curves_module
-from medkit.curves import best_and_worst, metric_mode, plot_curves, plot_groups, read_scalars, smooth
+from medkit.curves import best_and_worst, best_point, metric_mode, plot_curves, plot_groups, read_scalars, smooth
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -73,20 +72,6 @@ CURVES = {
 }
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """The matplotlib figures medkit.curves saves (still readable after they are closed)."""
-    saved = []
-    save = curves_module._save
-
-    def keep(fig, out_path):
-        saved.append(fig)
-        return save(fig, out_path)
-
-    monkeypatch.setattr(curves_module, "_save", keep)
-    return saved
-
-
 def _lines(ax) -> dict[str, tuple[list, list, tuple]]:
     return {
         line.get_label(): (list(line.get_xdata()), list(line.get_ydata()), to_rgba(line.get_color()))
@@ -126,3 +111,14 @@ def test_plot_groups_one_panel_per_group_best_and_worst_by_last_value(tmp_path, 
     assert dice["dice_s2 (best)"][2] == to_rgba("tab:green") and dice["dice_s1 (worst)"][2] == to_rgba("tab:red")
     # smoothing 0.5 of [0.9, 0.5, 0.3]: 0.9, (0.9 + 0.5) / 2 = 0.7, (0.7 + 0.3) / 2 = 0.5
     assert dice["dice_s0"][0] == [1, 2, 3] and dice["dice_s0"][1] == pytest.approx([0.9, 0.7, 0.5])
+
+
+@pytest.mark.parametrize(
+    "mode, expected",
+    [("max", (3, 0.9)), ("min", (1, 0.2))],
+    ids=["max", "min"],
+)
+def test_best_point_is_the_first_best_step(mode, expected):
+    assert best_point(([1, 3, 5, 7], [0.2, 0.9, 0.9, 0.5]), mode) == expected
+    with pytest.raises(ValueError, match="mode"):
+        best_point(([1], [0.1]), "largest")

@@ -1,4 +1,4 @@
-"""mean_std_table and format_markdown on hand-computed values."""
+"""mean_std_table, format_markdown and markdown_table on hand-computed values."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from medkit.tables import format_markdown, mean_std_table
+from medkit.tables import format_markdown, markdown_table, mean_std_table
 
 ROWS = [
     {"loss": "dice", "seed": 0, "iou": 0.5},
@@ -46,3 +46,19 @@ def test_values_read_as_text_are_numbers_and_text_is_an_error():
         mean_std_table([{"loss": "a", "iou": "bad"}], "loss", ["iou"])
     with pytest.raises(KeyError, match="loss"):
         mean_std_table([{"iou": 0.1}], "loss", ["iou"])
+
+
+@pytest.mark.parametrize(
+    "align, expected",
+    [
+        (False, ["| name | value |", "|---|---|", "| a\\|b | 1 |", "|  | 0.5 |"]),
+        (True, ["| name | value |", "|------|-------|", "| a\\|b | 1     |", "|      | 0.5   |"]),
+    ],
+    ids=["plain", "aligned"],
+)
+def test_markdown_table(align, expected):
+    # a "|" in a cell is escaped and a line break becomes a space, so no cell splits the table; None is empty
+    assert markdown_table(["name", "value"], [["a|b", 1], [None, 0.5]], align=align).splitlines() == expected
+    assert markdown_table(["x"], [["two\nlines"]]).splitlines()[2] == "| two lines |"
+    with pytest.raises(ValueError, match=r"row \['a'\] has 1 cells for 2 columns"):
+        markdown_table(["name", "value"], [["a"]])

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from medkit.commands import add_command
+
 __all__ = ["add_parser"]
 
 
@@ -41,11 +43,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``sweep`` to the ``medkit`` parser; arguments after ``--`` go to every run."""
-    p = subparsers.add_parser(
-        "sweep",
-        help="run a bundle over a grid of overrides (one subprocess per variant) and summarise",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = add_command(
+        subparsers, "sweep", "run a bundle over a grid of overrides (one subprocess per variant) and summarise", __doc__
     )
     p.add_argument("bundle", help="bundle name under bundles/ or a path to a bundle folder")
     p.add_argument("--name", required=True, help="sweep name: runs go to RUNS_ROOT/<bundle>/<name>/<variant>/")
