@@ -26,6 +26,7 @@ from medkit.data.checks import (
     mask_foreground,
 )
 from medkit.data.datalist import pair_by_stem, prepare_datalists
+from medkit.data.dicom import DICOM_EXTENSIONS, group_series
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -221,9 +222,9 @@ def list_images(input_dir: str | os.PathLike, recursive: bool = True, exclude_di
         p
         for p in files
         if p.is_file()
-        and _has_ext(p, IMAGE_EXTENSIONS + VOLUME_EXTENSIONS)
+        and _has_ext(p, IMAGE_EXTENSIONS + VOLUME_EXTENSIONS + DICOM_EXTENSIONS)
         and not any(part in exclude_dirs for part in p.relative_to(root).parts[:-1])
     )
     if not found:
         raise FileNotFoundError(f"input_dir {root} holds no {'/'.join(IMAGE_EXTENSIONS + VOLUME_EXTENSIONS)} files")
-    return [{"image": str(p.resolve())} for p in found]
+    return [{"image": str(p.resolve())} for p in group_series(found)]  # DICOM too: medkit.data.dicom.group_series

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from medkit.transforms.augmentation import AUGMENTATION_PRESETS, augmentation_preset, preview_augmentations
 from medkit.transforms.colorization import ColorizationPaird
+from medkit.transforms.dicom import DicomMaskWriter, DicomSlices, DicomSlicesd, compose_with_dicom, write_dicom_seg
 from medkit.transforms.dna import OneHotDNA, OneHotDNAd, ReverseComplement, ReverseComplementd
 from medkit.transforms.filter import Filter2D, Filter2Dd
 from medkit.transforms.intensity import ToGrey, ToGreyd
@@ -20,6 +21,9 @@ from medkit.transforms.labels import LoadGreyLabel, LoadGreyLabeld, SaveGreyLabe
 __all__ = [
     "AtomicSaveImage",
     "AtomicSaveImaged",
+    "DicomMaskWriter",
+    "DicomSlices",
+    "DicomSlicesd",
     "Filter2D",
     "Filter2Dd",
     "LoadMaskUnion",
@@ -32,6 +36,8 @@ __all__ = [
     "SaveLikeInputd",
     "ToGrey",
     "ToGreyd",
+    "compose_with_dicom",
+    "write_dicom_seg",
 ]
 
 

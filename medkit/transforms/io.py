@@ -17,6 +17,8 @@ from monai.transforms import LoadImage, MapTransform, SaveImage, SaveImaged, Tra
 from monai.utils import ImageMetaKey
 
 from medkit.data.checks import check_file, check_mask_values, mask_foreground
+from medkit.data.dicom import is_dicom
+from medkit.transforms.dicom import DicomMaskWriter
 from medkit.utils import atomic_path
 
 __all__ = [
@@ -144,18 +146,21 @@ class SaveLikeInput(Transform):
     """Saves a channel-first mask next to nothing but itself: same stem and same format as its source image.
 
     PNG/TIFF/JPEG/BMP sources are written as 8-bit PNG/TIFF (``scale`` 255, so foreground is white) and NIfTI sources
-    as NIfTI with the source affine. The source path comes from ``meta["filename_or_obj"]``. Each file is written
-    atomically (:class:`AtomicSaveImage`).
+    as NIfTI with the source affine; DICOM sources (slices of :class:`medkit.transforms.DicomSlices`) as NIfTI with the
+    DICOM geometry, and a DICOM SEG with ``dicom_seg`` (:class:`medkit.transforms.DicomMaskWriter`). The source path
+    comes from ``meta["filename_or_obj"]``. Each file is written atomically (:class:`AtomicSaveImage`).
 
     Args:
         output_dir: folder for the predictions; created if missing.
         scale_2d: grey value written for foreground in 2D image formats.
+        dicom_seg: also write a DICOM SEG for DICOM sources (``true``/``false`` as on the command line).
     """
 
-    def __init__(self, output_dir: str | os.PathLike, scale_2d: int = 255) -> None:
+    def __init__(self, output_dir: str | os.PathLike, scale_2d: int = 255, dicom_seg: bool | str = False) -> None:
         self.output_dir = Path(output_dir)
         self.scale_2d = scale_2d
         self._savers: dict[str, AtomicSaveImage] = {}
+        self._dicom = DicomMaskWriter(self.output_dir, dicom_seg=dicom_seg)
 
     def _saver(self, source: str) -> AtomicSaveImage:
         ext = _extension(source)
@@ -181,11 +186,15 @@ class SaveLikeInput(Transform):
         Raises:
             ValueError: naming ``source``, if its format is not one this transform writes.
         """
+        if is_dicom(source):
+            return self._dicom.output_path(source)
         return self._saver(str(source)).output_path(source)
 
     def __call__(self, img: torch.Tensor, meta_dict: dict | None = None) -> torch.Tensor:
         meta = meta_dict if meta_dict is not None else getattr(img, "meta", {})
         source = str(meta.get("filename_or_obj", ""))
+        if is_dicom(source):
+            return self._dicom(img)
         saver = self._saver(source)
         if _extension(source) not in _NIFTI:
             img = img.clamp(0, 1) if isinstance(img, torch.Tensor) else img
@@ -197,9 +206,15 @@ class SaveLikeInput(Transform):
 class SaveLikeInputd(MapTransform):
     """Dictionary version of :class:`SaveLikeInput`."""
 
-    def __init__(self, keys: KeysCollection, output_dir: str | os.PathLike, allow_missing_keys: bool = False):
+    def __init__(
+        self,
+        keys: KeysCollection,
+        output_dir: str | os.PathLike,
+        allow_missing_keys: bool = False,
+        dicom_seg: bool | str = False,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.saver = SaveLikeInput(output_dir)
+        self.saver = SaveLikeInput(output_dir, dicom_seg=dicom_seg)
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)

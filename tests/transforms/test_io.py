@@ -72,4 +72,4 @@ def test_save_like_input_nifti_keeps_affine(tmp_path: Path):
 
 def test_save_like_input_rejects_unknown_source(tmp_path: Path):
     with pytest.raises(ValueError, match="output format"):
-        SaveLikeInput(tmp_path)(MetaTensor(torch.zeros(1, 2, 2), meta={"filename_or_obj": "x.dcm"}))
+        SaveLikeInput(tmp_path)(MetaTensor(torch.zeros(1, 2, 2), meta={"filename_or_obj": "x.xyz"}))
