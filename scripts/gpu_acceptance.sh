@@ -3,14 +3,17 @@
 #
 #   bash scripts/prepare_device_carry.sh $MEDKIT_REAL_DATA/dsb2018_nuclei     # here: wheels + flat DSB2018 (~25 MB)
 #   # on the GPU machine (device tool: carry [".whl", ".device"]):
-#   bash scripts/gpu_acceptance.sh .device/dsb_flat "$OUT"
+#   bash scripts/gpu_acceptance.sh .device/dsb_flat "$OUT" 1    # about 5 minutes: throughput, 50 epochs, costs
+#   bash scripts/gpu_acceptance.sh .device/dsb_flat "$OUT" 2    # about 9 minutes: 5-minute recipe, torchrun, chains
 #
+# (two calls: the device tool runs 10 minutes a command at most)
 # Writes into the output folder: summary.json (every figure, one line per check), log.txt (all output),
 # bench_b4.json, bench_b16.json, tests.txt. Each step has its own time limit; a failed step is recorded and the
 # next one runs.
 set -uo pipefail
-DSB=${1:?usage: gpu_acceptance.sh <flat DSB2018 folder> <output folder>}
-OUT=${2:?usage: gpu_acceptance.sh <flat DSB2018 folder> <output folder>}
+DSB=${1:?usage: gpu_acceptance.sh <flat DSB2018 folder> <output folder> 1|2}
+OUT=${2:?usage: gpu_acceptance.sh <flat DSB2018 folder> <output folder> 1|2}
+PART=${3:?usage: gpu_acceptance.sh <flat DSB2018 folder> <output folder> 1|2}
 mkdir -p "$OUT"
 RUNS=$(mktemp -d /tmp/medkit_gpu.XXXX)
 export PYTHONUNBUFFERED=1
@@ -45,6 +48,7 @@ DDP="['bundles/nuclei_seg/configs/train.json','bundles/nuclei_seg/configs/multi_
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c "import torch, monai; print('torch', torch.__version__, 'monai', monai.__version__, 'cuda', torch.cuda.is_available())"
 
+if [ "$PART" = 1 ]; then
 # 1. throughput against compute only, batch 4 and 16, with SM utilisation (targets 0.8x and 0.9x)
 step bench_b4 150 python3 scripts/bench_nuclei.py --data "$DSB" --iterations 60 --warmup 10 --repeats 2 > "$OUT/bench_b4.json"
 step bench_b16 150 python3 scripts/bench_nuclei.py --data "$DSB" --iterations 60 --warmup 10 --repeats 2 --set batch_size=16 > "$OUT/bench_b16.json"
@@ -54,9 +58,15 @@ step default_50_epochs 120 python3 -m monai.bundle run --config_file "$TRAIN" --
 step default_evaluate 90 python3 -m monai.bundle run --config_file "$EVAL" --output_dir "$RUNS/default" \
     && record default_test_dice 0 0 0 "$(dice "$RUNS/default/eval/metrics.json")"
 
+# the cost of --deterministic true and the gain of --compile true on the same 50 epochs
+step deterministic_50_epochs 150 python3 -m monai.bundle run --config_file "$TRAIN" --dataset_dir "$DSB" \
+    --output_dir "$RUNS/deterministic" --deterministic true
+step compile_50_epochs 180 python3 -m monai.bundle run --config_file "$TRAIN" --dataset_dir "$DSB" \
+    --output_dir "$RUNS/compiled" --compile true
+else
 # 3. the GPU recipe within 5 minutes (target: mean test Dice 0.91 or more on the bundle's own test split)
 step recipe_train 330 python3 -m monai.bundle run --config_file "$TRAIN" --dataset_dir "$DSB" --output_dir "$RUNS/recipe" \
-    --batch_size 16 --epochs 400 --max_minutes 4.5 --learning_rate 0.002
+    --batch_size 16 --epochs 400 --max_minutes 4 --learning_rate 0.002
 step recipe_evaluate 90 python3 -m monai.bundle run --config_file "$EVAL" --output_dir "$RUNS/recipe" \
     && record recipe_test_dice 0 0 0 "$(dice "$RUNS/recipe/eval/metrics.json")"
 
@@ -70,4 +80,5 @@ step torchrun_nccl_resume 120 torchrun --standalone --nproc_per_node=1 -m monai.
 MEDKIT_TEST_CUDA=1 step bundle_chains_on_cuda 240 python3 -m pytest tests/bundles -q -x -n 8 -p no:cacheprovider \
     -k "train or evaluate or inference" > "$OUT/tests.txt" 2>&1
 tail -n 5 "$OUT/tests.txt"
+fi
 cat "$OUT/summary.json"
