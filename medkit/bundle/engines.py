@@ -226,11 +226,15 @@ def build_trainer(
     if validator is not None:
         optional["validator_best"] = BestMetricState(validator)
     resume_from = find_resume_checkpoint(output_dir) if as_bool(resume) else None
+    extras: dict[str, Any] = {}
     if resume_from is not None:
         CheckpointLoader(load_path=resume_from, load_dict=state, map_location=device, name=__name__).attach(trainer)
-        trainer.add_event_handler(Events.STARTED, lambda _: _load_optional(resume_from, optional))
+        extras = _checkpoint_entries(resume_from, [*optional, "resume_state"])
+        trainer.add_event_handler(Events.STARTED, lambda _: _load_optional(extras, optional))
     state = {**state, **optional}
-    trainer.preemption = Preemption(output_dir, state, train_data_loader, resume_from)
+    trainer.preemption = Preemption(
+        output_dir, state, train_data_loader, resume_state=extras.get("resume_state"), resume_from=resume_from
+    )
     if main:
         _attach_outputs(
             trainer, state, output_dir, validator, summary_writer, run_settings, bundle_root, checkpoint_interval
@@ -273,12 +277,17 @@ def _attach_outputs(
     )
 
 
-def _load_optional(path: str, objects: Mapping[str, Any]) -> None:
-    """Restores the ``objects`` a checkpoint holds (leaves the others as they are)."""
+def _checkpoint_entries(path: str, keys: Sequence[str]) -> dict[str, Any]:
+    """The entries ``keys`` of a checkpoint that has them, read once (MONAI's loader reads the required ones)."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    return {key: checkpoint[key] for key in keys if isinstance(checkpoint, Mapping) and key in checkpoint}
+
+
+def _load_optional(entries: Mapping[str, Any], objects: Mapping[str, Any]) -> None:
+    """Restores the ``objects`` the checkpoint held entries for (leaves the others as they are)."""
     for key, obj in objects.items():
-        if isinstance(checkpoint, Mapping) and key in checkpoint:
-            obj.load_state_dict(checkpoint[key])
+        if key in entries:
+            obj.load_state_dict(entries[key])
 
 
 def _checkpoint_state(network: torch.nn.Module, optimizer: Any, trainer: Engine, lr_scheduler: Any) -> dict:

@@ -118,7 +118,9 @@ class Preemption:
         output_dir: the run folder; the checkpoint is ``<output_dir>/checkpoint_interrupted.pt``.
         save_dict: the objects to save and restore (``{"model": ..., "optimizer": ..., "trainer": ...}``).
         loader: the training data loader, whose transforms' random states are saved.
-        resume_from: the checkpoint the run resumes from; when it is an interrupted one, its position is restored.
+        resume_state: the ``resume_state`` entry of the checkpoint the run resumes from (only a checkpoint this
+            handler saved has one): the position and random states to restore.
+        resume_from: that checkpoint's path, for messages.
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class Preemption:
         output_dir: str | os.PathLike,
         save_dict: Mapping[str, Any],
         loader: Any,
+        resume_state: Mapping[str, Any] | None = None,
         resume_from: str | os.PathLike | None = None,
     ) -> None:
         self.path = Path(output_dir) / INTERRUPTED_FILENAME
@@ -135,15 +138,12 @@ class Preemption:
         self.stopped_by: str | None = None
         self._previous: dict[int, Any] = {}
         self._epoch_rng: dict[str, Any] | None = None
-        self._resume = self._read_resume_state(resume_from)
+        self._resume = self._this_rank(resume_state, resume_from) if resume_state is not None else None
         self._skip = 0
 
-    def _read_resume_state(self, path: str | os.PathLike | None) -> dict[str, Any] | None:
-        if path is None or Path(path).name != INTERRUPTED_FILENAME:
-            return None
-        state = torch.load(path, map_location="cpu", weights_only=True).get("resume_state")
-        if state is None:
-            return None
+    @staticmethod
+    def _this_rank(state: Mapping[str, Any], path: str | os.PathLike | None) -> dict[str, Any]:
+        """The saved position with this rank's random states (rank 0's when the number of processes changed)."""
         rank = torch.distributed.get_rank() if is_distributed() else 0
         world = torch.distributed.get_world_size() if is_distributed() else 1
         if len(state["epoch_rng"]) != world:
