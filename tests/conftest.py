@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
+import json
 import logging
 import os
 import random
@@ -91,6 +92,27 @@ def figures(monkeypatch) -> list:
 def bundle_layers(configs: Path, *names: str) -> str:
     """The ``--config_file`` value that layers ``names`` (files in ``configs``) in order."""
     return "[" + ",".join(f"'{configs / n}'" for n in names) + "]"
+
+
+NUCLEI_CONFIGS = REPO_ROOT / "bundles" / "nuclei_seg" / "configs"
+# nuclei_seg small enough for a test: 64-pixel images, a 3-level U-Net of 4-16 channels, batch 2, no workers
+NUCLEI_TINY = ["--batch_size", "2", "--spatial_size", "[64,64]", "--channels", "[4,8,16]", "--num_workers", "0"]
+
+
+def slow_nuclei_training(folder: Path, iteration: int, seconds: float) -> tuple[str, Path, dict[str, str]]:
+    """A nuclei_seg training that, from ``iteration`` on, writes a marker file and sleeps after each iteration
+    (tests/bundle/helpers/slow_after.py), so a test can act on the process while it is inside an epoch.
+
+    Returns:
+        The ``--config_file`` value (train.json plus the slowing layer written into ``folder``), the marker file and
+        the environment a subprocess needs to import the handler.
+    """
+    marker, layer = folder / "marker", folder / "slow.json"
+    handler = {"_target_": "slow_after.SlowAfter", "iteration": iteration, "marker": str(marker), "seconds": seconds}
+    layer.write_text(json.dumps({"+train#handlers": [handler]}))
+    helpers = os.pathsep.join([str(REPO_ROOT / "tests" / "bundle" / "helpers"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": helpers}
+    return bundle_layers(NUCLEI_CONFIGS, "train.json", str(layer)), marker, env
 
 
 def _checked(proc: subprocess.CompletedProcess, args: tuple[str, ...], check: bool) -> subprocess.CompletedProcess:

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers, run_bundle_in_process
+from conftest import NUCLEI_CONFIGS as NUCLEI
+from conftest import NUCLEI_TINY, REPO_ROOT, bundle_layers, run_bundle_in_process
 
 from medkit.bundle import distributed
 from medkit.data.synthetic_dna import generate_dna_dataset
 from medkit.data.synthetic_nuclei import generate_nuclei_dataset
 
-NUCLEI = REPO_ROOT / "bundles" / "nuclei_seg" / "configs"
 DNA = REPO_ROOT / "bundles" / "dna_binding" / "configs"
-NUCLEI_TINY = ["--batch_size", "2", "--spatial_size", "[64,64]", "--channels", "[4,8,16]", "--num_workers", "0"]
 DNA_TINY = ["--batch_size", "16", "--hidden_dim", "8", "--num_workers", "0"]
 
 

@@ -150,53 +150,19 @@ def _tb(run_dir):
 
 
 def test_sigterm_to_a_bundle_process_then_resume_matches_an_uninterrupted_run(tmp_path):
-    import json
     import subprocess
     import sys
     import time
 
-    from conftest import REPO_ROOT, bundle_layers
+    from conftest import NUCLEI_CONFIGS, NUCLEI_TINY, REPO_ROOT, slow_nuclei_training
 
     from medkit.data.synthetic_nuclei import generate_nuclei_dataset
 
     data = generate_nuclei_dataset(tmp_path / "data", num_images=10, image_size=64, seed=0)  # 3 iterations an epoch
-    marker = tmp_path / "marker"
-    layer = tmp_path / "slow.json"
-    layer.write_text(
-        json.dumps(
-            {
-                "+train#handlers": [
-                    {"_target_": "slow_after.SlowAfter", "iteration": 4, "marker": str(marker), "seconds": 3.0}
-                ]
-            }
-        )
-    )
-    configs = REPO_ROOT / "bundles" / "nuclei_seg" / "configs"
-    slow = bundle_layers(configs, "train.json", str(layer))  # sleeps after iterations 4+, so the signal lands there
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "CUDA_VISIBLE_DEVICES": "",
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO_ROOT / "tests" / "bundle" / "helpers"), os.environ.get("PYTHONPATH", "")]
-        ),
-    }
-    tiny = [
-        "--epochs",
-        "3",
-        "--batch_size",
-        "2",
-        "--spatial_size",
-        "[64,64]",
-        "--channels",
-        "[4,8,16]",
-        "--num_workers",
-        "0",
-        "--dataset_dir",
-        str(data),
-    ]
+    slow, marker, env = slow_nuclei_training(tmp_path, iteration=4, seconds=3.0)  # the signal lands in iteration 4
+    tiny = ["--epochs", "3", *NUCLEI_TINY, "--dataset_dir", str(data)]
 
-    def bundle(out, *extra, config=str(configs / "train.json")):
+    def bundle(out, *extra, config=str(NUCLEI_CONFIGS / "train.json")):
         command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config, "--output_dir", str(out)]
         return subprocess.Popen(
             [*command, *tiny, *extra],

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO_ROOT, run_bundle_in_process
+from conftest import NUCLEI_TINY, REPO_ROOT, run_bundle_in_process
 
 from medkit.data.medmnist import generate_medmnist_npz
 from medkit.data.synthetic_dna import generate_dna_dataset
@@ -29,7 +29,7 @@ def _medmnist(root: Path) -> Path:
 CASES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
     "nuclei_seg": (
         lambda r: generate_nuclei_dataset(r, num_images=10, image_size=64, seed=0),
-        ["--epochs", "2", "--batch_size", "2", "--spatial_size", "[64,64]", "--channels", "[4,8,16]"],
+        ["--epochs", "2", *NUCLEI_TINY],
     ),
     "dna_binding": (
         lambda r: generate_dna_dataset(r, num_sequences=120, length=41, seed=0),

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO_ROOT, bundle_layers
+from conftest import NUCLEI_CONFIGS, NUCLEI_TINY, REPO_ROOT, slow_nuclei_training
 
 from medkit.bundle.errors import UserError
 from medkit.bundle.run import LOCK_FILENAME, lock_run_folder, release_locks, set_deterministic
@@ -42,55 +42,18 @@ def test_two_trainings_into_one_folder_the_second_refuses(tmp_path):
     from medkit.data.synthetic_nuclei import generate_nuclei_dataset
 
     data = generate_nuclei_dataset(tmp_path / "data", num_images=10, image_size=64, seed=0)
-    marker = tmp_path / "marker"
-    layer = tmp_path / "slow.json"
-    layer.write_text(
-        json.dumps(
-            {
-                "+train#handlers": [
-                    {"_target_": "slow_after.SlowAfter", "iteration": 1, "marker": str(marker), "seconds": 2.0}
-                ]
-            }
-        )
-    )
-    helpers = str(REPO_ROOT / "tests" / "bundle" / "helpers")
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": helpers}
-    args = [
-        "--output_dir",
-        str(tmp_path / "run"),
-        "--dataset_dir",
-        str(data),
-        "--epochs",
-        "2",
-        "--batch_size",
-        "2",
-        "--spatial_size",
-        "[64,64]",
-        "--channels",
-        "[4,8,16]",
-    ]
-    configs = REPO_ROOT / "bundles" / "nuclei_seg" / "configs"
+    slow, marker, env = slow_nuclei_training(tmp_path, iteration=1, seconds=2.0)
+    args = ["--output_dir", str(tmp_path / "run"), "--dataset_dir", str(data), "--epochs", "2", *NUCLEI_TINY]
+    run = [sys.executable, "-m", "monai.bundle", "run", "--config_file"]
     first = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
-            bundle_layers(configs, "train.json", str(layer)),
-            *args,
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [*run, slow, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.time() + 120
         while not marker.exists() and first.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         second = subprocess.run(
-            [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(configs / "train.json"), *args],
+            [*run, str(NUCLEI_CONFIGS / "train.json"), *args],
             cwd=REPO_ROOT,
             env=env,
             capture_output=True,

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import (
+    NUCLEI_CONFIGS,
+    NUCLEI_TINY,
     REPO_ROOT,
     bundle_layers,
     run_bundle,
@@ -24,20 +26,9 @@ from PIL import Image
 from medkit.data.synthetic_nuclei import generate_nuclei_dataset
 from medkit.networks import UNet
 
-CONFIGS = REPO_ROOT / "bundles" / "nuclei_seg" / "configs"
+CONFIGS = NUCLEI_CONFIGS
 TRAIN = str(CONFIGS / "train.json")
-TINY = [
-    "--epochs",
-    "2",
-    "--batch_size",
-    "2",
-    "--spatial_size",
-    "[64,64]",
-    "--channels",
-    "[4,8,16]",
-    "--num_workers",
-    "0",
-]
+TINY = ["--epochs", "2", *NUCLEI_TINY]
 
 
 # the network and image size of TINY, the overrides inference.json takes
