@@ -148,3 +148,30 @@ def test_bundle_learns_synthetic_vessels(tmp_path):
     assert 2 * p / (1 + p) < 0.2, p
     best = float(re.search(r"best val_fov_dice ([0-9.]+) at epoch", proc.stdout + proc.stderr).group(1))
     assert best > 0.5, best
+
+
+def _lr_per_epoch(lr_schedule: str, epochs: int = 4) -> list[float]:
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(TRAIN)
+    parser.update({"lr_schedule": lr_schedule, "epochs": epochs, "learning_rate": 0.01, "channels#unet": [4, 8]})
+    scheduler = parser.get_parsed_content("lr_scheduler")
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(scheduler.optimizer.param_groups[0]["lr"])
+        scheduler.optimizer.step()
+        scheduler.step()
+    lrs.append(scheduler.optimizer.param_groups[0]["lr"])
+    return lrs
+
+
+def test_lr_schedule_switch_keeps_or_decays_the_learning_rate():
+    # cosine from 1e-2 to eta_min 1e-4 over T_max 4 epochs: 1e-4 + 0.0099 * (1 + cos(pi * t / 4)) / 2, where
+    # (1 + cos(pi / 4)) / 2 = 0.8535534 and (1 + cos(3 pi / 4)) / 2 = 0.1464466
+    cosine = [0.01, 0.0001 + 0.0099 * 0.8535534, 0.00505, 0.0001 + 0.0099 * 0.1464466, 0.0001]
+    assert _lr_per_epoch("cosine") == pytest.approx(cosine, rel=1e-6)
+    assert _lr_per_epoch("constant") == pytest.approx([0.01] * 5)
+    with pytest.raises(RuntimeError) as info:  # MONAI wraps the expression's error
+        _lr_per_epoch("step")
+    assert "unknown lr_schedule 'step'" in str(info.value.__cause__)
