@@ -175,3 +175,19 @@ def test_lr_schedule_switch_keeps_or_decays_the_learning_rate():
     with pytest.raises(RuntimeError) as info:  # MONAI wraps the expression's error
         _lr_per_epoch("step")
     assert "unknown lr_schedule 'step'" in str(info.value.__cause__)
+
+
+def test_split_follows_split_seed_not_seed(tmp_path):
+    from monai.bundle import ConfigParser
+
+    data = generate_retina_dataset(tmp_path / "data", num_train=10, num_test=1, image_size=64, seed=0)
+
+    def val_ids(seed: int, split_seed: int) -> list[str]:
+        parser = ConfigParser()
+        parser.read_config(TRAIN)
+        out = tmp_path / f"run_{seed}_{split_seed}"
+        parser.update({"dataset_dir": str(data), "output_dir": str(out), "seed": seed, "split_seed": split_seed})
+        return sorted(Path(item["image"]).name for item in parser.get_parsed_content("datalists")["val"])
+
+    assert val_ids(0, 0) == val_ids(1, 0) == val_ids(2, 0)  # the training seed leaves the split alone
+    assert len(val_ids(0, 0)) == 2 and val_ids(0, 0) != val_ids(0, 1)  # the split seed moves it
