@@ -5,6 +5,7 @@
     medkit data fetch dsb2018 [--data-root data] [--url URL] [--sha256 HEX | --no-verify]
     medkit data synth nuclei OUT_DIR [--num-images 48] [--size 256] [--seed 0]
     medkit data synth pcam OUT_DIR [--num-images 200] [--size 96] [--seed 0]
+    medkit data coco-masks --annotations FILE --images DIR --categories cake,dog --out DIR [--size 256]
 """
 
 from __future__ import annotations
@@ -50,6 +51,26 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+COCO_TRAIN_COMMAND = (
+    "python -m monai.bundle run --config_file "
+    "\"['bundles/shapes_seg/configs/train.json','bundles/shapes_seg/configs/coco_masks.json']\""
+)
+
+
+def _coco_masks(args: argparse.Namespace) -> int:
+    from medkit.data.coco import write_coco_masks
+
+    categories = [c.strip() for c in args.categories.split(",") if c.strip()]
+    summary = write_coco_masks(
+        args.annotations, args.images, args.out, categories, size=args.size, min_area=args.min_area
+    )
+    counts = ", ".join(f"{category} {count}" for category, count in summary.per_category.items())
+    skipped = ", ".join(f"{count} {why}" for why, count in summary.skipped.items()) or "none"
+    print(f"{summary.subset}: {summary.written} pairs in {summary.out_dir} ({counts}); images skipped: {skipped}")
+    print(f"train with: {COCO_TRAIN_COMMAND} --dataset_dir {summary.out_dir}")
+    return 0
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``data fetch`` and ``data synth`` to the ``medkit`` parser."""
     from medkit.data.fetch import DATASETS
@@ -73,3 +94,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--size", type=int, default=None, help="image side in pixels; nuclei: 256, pcam: 96")
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=_synth)
+
+    coco = data.add_parser("coco-masks", help="one instance mask per COCO image, in the flat images/ + masks/ layout")
+    coco.add_argument("--annotations", required=True, help="COCO instances JSON, e.g. instances_train2017.json")
+    coco.add_argument("--images", required=True, help="the folder of its images, e.g. train2017/")
+    coco.add_argument("--categories", required=True, help="comma-separated COCO names, e.g. cake,dog,motorcycle")
+    coco.add_argument("--out", required=True, help="receives images/, masks/ and manifest.csv")
+    coco.add_argument("--size", type=int, default=256, help="side of the square images and masks (default: 256)")
+    coco.add_argument("--min-area", type=float, default=0.0, help="smallest COCO area an instance may have")
+    coco.set_defaults(func=_coco_masks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from medkit.data.class_mapping import ClassMapping, read_mapping
+from medkit.data.coco import prepare_coco_masks_datalists, write_coco_masks
 from medkit.data.datalist import load_datalist, save_datalist, split_items
 from medkit.data.dna import (
     check_dna_items,
@@ -79,6 +80,7 @@ __all__ = [
     "load_datalist",
     "medmnist_task_info",
     "pad_collate",
+    "prepare_coco_masks_datalists",
     "prepare_colorization_datalists",
     "prepare_dna_datalists",
     "prepare_endo_datalists",
@@ -108,5 +110,6 @@ __all__ = [
     "save_datalist",
     "split_items",
     "synthesize_fundus",
+    "write_coco_masks",
     "write_idx",
 ]
