@@ -13,6 +13,7 @@ from medkit.networks.ensemble import (
 from medkit.networks.layers import Linear
 from medkit.networks.mlp import MLP
 from medkit.networks.mobilenet import DepthwiseSeparableBlock, MobileNetV1
+from medkit.networks.munet import mUnet
 from medkit.networks.partial_load import load_matching_state_dict, load_pretrained
 from medkit.networks.registry import NETWORKS, get_network, register_network
 from medkit.networks.resnet_unet import ResNetUNet
@@ -24,6 +25,7 @@ register_network("vgg_transfer")(VGGTransfer)
 register_network("mobilenet_v1")(MobileNetV1)
 register_network("mlp")(MLP)
 register_network("bilstm")(BiLSTMClassifier)
+register_network("munet")(mUnet)
 
 __all__ = [
     "MLP",
@@ -35,6 +37,7 @@ __all__ = [
     "UNet",
     "VGGTransfer",
     "get_network",
+    "mUnet",
     "register_network",
 ]
 
