@@ -1,8 +1,12 @@
-"""FashionMNIST idx I/O against torchvision's reader, the synthetic default, splits and inference inputs."""
+"""FashionMNIST idx I/O against torchvision's reader (plain and gzip), the two dataset layouts, the synthetic default,
+splits and inference inputs."""
 
 from __future__ import annotations
 
+import collections
+import gzip
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ from torchvision.datasets.mnist import read_image_file, read_label_file, read_sn
 from medkit.data.fashion import (
     CLASS_NAMES,
     RAW_FILES,
+    find_fashion_files,
     prepare_fashion_datalists,
     raw_folder,
     read_fashion_inputs,
@@ -46,9 +51,33 @@ def test_other_idx_types_round_trip(tmp_path, dtype):
                                check_dtype=False)  # fmt: skip
 
 
+def _gzip(path, name=None):
+    # the .gz file next to (or instead of) ``path``, as the official downloads come
+    out = path.with_name(name or f"{path.name}.gz")
+    out.write_bytes(gzip.compress(path.read_bytes()))
+    return out
+
+
+def test_gzipped_idx_is_read_by_content(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (3, 5, 4), dtype=np.uint8)
+    gz = _gzip(write_idx(tmp_path / "images", images))
+    np.testing.assert_array_equal(read_idx(gz), images)
+    np.testing.assert_array_equal(read_idx(_gzip(gz.with_suffix(""), "no-suffix")), images)  # gzip by content
+    gz.write_bytes(gz.read_bytes()[:-12])  # cut inside the deflate stream
+    with pytest.raises(ValueError, match=r"images\.gz: damaged gzip file"):
+        read_idx(gz)
+    (tmp_path / "text").write_text("not idx")
+    with pytest.raises(ValueError, match=r"text\.gz is not an idx file"):
+        read_idx(_gzip(tmp_path / "text"))
+    write_idx(tmp_path / "short", np.zeros((2, 3), np.uint8))
+    (tmp_path / "short").write_bytes((tmp_path / "short").read_bytes()[:-1])
+    with pytest.raises(ValueError, match=r"short\.gz: 17 bytes decompressed, but the header .2, 3. uint8 needs 18"):
+        read_idx(_gzip(tmp_path / "short"))
+
+
 def test_bad_idx_files_are_named(tmp_path):
     (tmp_path / "x.gz").write_bytes(b"\x1f\x8b\x08\x00rest")
-    with pytest.raises(ValueError, match=r"x\.gz is not an idx file"):
+    with pytest.raises(ValueError, match=r"x\.gz: damaged gzip file"):
         read_idx(tmp_path / "x.gz")
     write_idx(tmp_path / "short", np.zeros((2, 3), np.uint8))
     (tmp_path / "short").write_bytes((tmp_path / "short").read_bytes()[:-1])
@@ -110,6 +139,94 @@ def test_prepare_generates_the_default_and_reuses_the_split(tmp_path, caplog):
 def test_missing_data_outside_the_default_says_where_files_go(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"FashionMNIST/raw.*zalandoresearch"):
         prepare_fashion_datalists(tmp_path / "elsewhere", tmp_path / "run", default_dataset_dir=tmp_path / "d")
+
+
+def test_a_folder_with_neither_layout_names_what_was_looked_for(tmp_path):
+    (tmp_path / "d").mkdir()
+    write_idx(tmp_path / "d" / "train-images-idx3-ubyte", np.zeros((2, 4, 4), np.uint8))  # no labels: not a pair
+    looked_for = (
+        r"looked for the official four \(train-images-idx3-ubyte, .*t10k-labels-idx1-ubyte, each plain or \.gz\)"
+    )
+    with pytest.raises(
+        FileNotFoundError, match=rf"no FashionMNIST idx files in .*d/FashionMNIST/raw or .*d: {looked_for}"
+    ):
+        prepare_fashion_datalists(tmp_path / "d", tmp_path / "run")
+    for name in ("a", "b"):
+        write_idx(tmp_path / "d" / f"{name}-images-idx3-ubyte", np.zeros((2, 4, 4), np.uint8))
+        write_idx(tmp_path / "d" / f"{name}-labels-idx1-ubyte", np.zeros(2, np.uint8))
+    with pytest.raises(ValueError, match=r"2 idx image/label pairs \['a', 'b'\]; keep one pair"):
+        prepare_fashion_datalists(tmp_path / "d", tmp_path / "run")
+
+
+@pytest.mark.parametrize("folder", ["FashionMNIST/raw", "."], ids=["raw", "root"])
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gz"])
+def test_official_files_plain_or_gzipped_in_raw_or_root(tmp_path, folder, compress):
+    plain = generate_fashion_dataset(tmp_path / "plain", num_train=20, num_test=10, seed=2)
+    expected = prepare_fashion_datalists(plain, tmp_path / "run_plain", seed=3)
+    (tmp_path / "d" / folder).mkdir(parents=True, exist_ok=True)
+    for name in RAW_FILES["train"] + RAW_FILES["test"]:
+        source = raw_folder(plain) / name
+        if compress:
+            _gzip(source, name + ".gz").rename(tmp_path / "d" / folder / f"{name}.gz")
+        else:
+            shutil.copy(source, tmp_path / "d" / folder / name)
+    files = find_fashion_files(tmp_path / "d")
+    assert set(files) == {"train", "test"} and files["test"][1].name.endswith(".gz") is compress
+    lists = prepare_fashion_datalists(tmp_path / "d", tmp_path / "run", seed=3)
+    assert lists["layout"] == "official"
+    for part in ("train", "val", "test"):  # the same split and pixels as from the plain files in FashionMNIST/raw
+        assert [i["id"] for i in lists[part]] == [i["id"] for i in expected[part]]
+        np.testing.assert_array_equal(lists[part][-1]["image"], expected[part][-1]["image"])
+
+
+def _pair(folder, per_class=6, compress=True):
+    # per_class images of each class in class order, like the shared sample; pixel (0, 0) holds the index
+    labels = np.repeat(np.arange(10, dtype=np.uint8), per_class)
+    images = np.zeros((len(labels), 28, 28), np.uint8)
+    images[:, 0, 0] = np.arange(len(labels))
+    for name, array in (("sample-images-idx3-ubyte", images), ("sample-labels-idx1-ubyte", labels)):
+        path = write_idx(folder / name, array)
+        if compress:
+            _gzip(path)
+            path.unlink()
+    return folder
+
+
+def test_a_single_pair_is_split_stratified_by_seed(tmp_path, caplog):
+    root = _pair(tmp_path / "sample")
+    lists = prepare_fashion_datalists(root, tmp_path / "run", seed=0)
+    assert lists["layout"] == "pair" and "NOT an official FashionMNIST split" in caplog.text
+    # 60 images, 6 per class: 4/1/1 per class (PAIR_FRACTIONS 4/6, 1/6, 1/6)
+    for part, per_class in (("train", 4), ("val", 1), ("test", 1)):
+        assert collections.Counter(i["label"] for i in lists[part]) == dict.fromkeys(range(10), per_class)
+        for item in lists[part]:  # each id points at its own image and label
+            index = int(item["id"].removeprefix("sample:"))
+            assert item["image"][0, 0] == index and item["label"] == index // 6
+    ids = {part: [i["id"] for i in lists[part]] for part in ("train", "val", "test")}
+    assert sorted(sum(ids.values(), []), key=lambda i: int(i[7:])) == [f"sample:{i}" for i in range(60)]  # disjoint
+    again = prepare_fashion_datalists(root, tmp_path / "run_again", seed=0)
+    assert {part: [i["id"] for i in again[part]] for part in ids} == ids
+    other = prepare_fashion_datalists(root, tmp_path / "run_seed1", seed=1)
+    assert [i["id"] for i in other["test"]] != ids["test"]
+    subset = prepare_fashion_datalists(root, tmp_path / "run_subset", seed=0, max_train_images=12)
+    assert len(subset["train"]) == 12 and [i["id"] for i in subset["test"]] == ids["test"]
+    assert [i["id"] for i in read_fashion_inputs(root)][:2] == ["sample:0", "sample:1"]
+
+
+def test_a_pair_too_small_to_stratify_names_the_file(tmp_path):
+    root = _pair(tmp_path / "tiny", per_class=2, compress=False)
+    with pytest.raises(ValueError, match=r"sample-labels-idx1-ubyte: 20 images cannot be split stratified 13/3/4"):
+        prepare_fashion_datalists(root, tmp_path / "run")
+
+
+def test_real_sample_is_900_images_90_per_class(real_data_dir, tmp_path):
+    root = real_data_dir / "fashion_mnist_sample"
+    lists = prepare_fashion_datalists(root, tmp_path / "run", seed=0)
+    assert lists["layout"] == "pair" and not lists["synthetic"]
+    labels = {part: collections.Counter(i["label"] for i in lists[part]) for part in ("train", "val", "test")}
+    assert sum(labels.values(), collections.Counter()) == dict.fromkeys(range(10), 90)
+    assert [labels[part] for part in labels] == [dict.fromkeys(range(10), n) for n in (60, 15, 15)]
+    assert lists["train"][0]["image"].shape == (28, 28)
 
 
 def test_inference_inputs_from_root_idx_file_and_pngs(tmp_path):

@@ -607,7 +607,7 @@ READER_ROWS = [
     ("medmnist", "npz", "label-huge", npz(test_labels=np.array([0, 1e300, 1])), Fails("indices are small integers")),
     ("medmnist", "npz", "constant", npz(val_images=np.zeros((3, 8, 8), np.uint8)), Warns("3 of 3 images are const")),
     ("fashion", "images", "wrong-magic", garbage, Fails("is not an idx file")),
-    ("fashion", "images", "gzipped", text(b"\x1f\x8b\x08\x00rest"), Fails("is not an idx file.*gunzip")),
+    ("fashion", "images", "damaged-gzip", text(b"\x1f\x8b\x08\x00rest"), Fails("damaged gzip file")),
     ("fashion", "images", "truncated", truncated, Fails(r"328 bytes, but the header \(10, 8, 8\) uint8 needs 656")),
     ("fashion", "images", "short-header", text(b"\x00\x00\x08\x03\x00\x00"), Fails("too short for the 3 dimensions")),
     ("fashion", "images", "float", idx(np.zeros((10, 8, 8), np.float32)), Fails("images are float32")),
