@@ -53,3 +53,24 @@ def test_a_rerun_into_the_same_folder_replaces_repeated_steps(tmp_path):
 def test_missing_events_fail_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TensorBoard event files"):
         compare_runs.read_scalars(tmp_path)
+
+
+def test_panels_are_chosen_in_order_under_a_title(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    a, b = _write_run(tmp_path / "a", 1.0), _write_run(tmp_path / "b", 0.5)
+    drawn = []
+    save = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(
+        matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: (drawn.append(fig), save(fig, *a, **k))
+    )
+    out = tmp_path / "cmp.png"
+    compare_runs.main([str(a), str(b), "--output", str(out), "--panels", "val_auc", "loss", "--title", "breastmnist"])
+    (fig,) = drawn
+    assert [ax.get_title() for ax in fig.axes] == ["val_auc", "loss"]
+    assert fig.get_suptitle() == "breastmnist"
+    assert [line.get_label() for line in fig.axes[1].lines] == ["a train", "a validation", "b train", "b validation"]
+    with pytest.raises(
+        ValueError, match=r"no panel \['val_dice'\] in these runs; they have \['loss', 'train_loss', 'val_auc'\]"
+    ):
+        compare_runs.compare_runs([a, b], out, panels=["val_dice"])
