@@ -2,7 +2,7 @@
 
 ::
 
-    medkit data fetch dsb2018 [--data-root data] [--url URL] [--sha256 HEX | --no-verify]
+    medkit data fetch NAME [--out data] [--flag F --size 28] [--url URL | --base-url URL] [--sha256 HEX | --no-verify]
     medkit data synth nuclei OUT_DIR [--num-images 48] [--size 256] [--seed 0]
     medkit data synth pcam OUT_DIR [--num-images 200] [--size 96] [--seed 0]
     medkit data coco-masks --annotations FILE --images DIR --categories cake,dog --out DIR [--size 256]
@@ -14,20 +14,41 @@ import argparse
 
 __all__ = ["add_parser"]
 
-TRAIN_COMMANDS = {
-    "dsb2018": "python -m monai.bundle run --config_file bundles/nuclei_seg/configs/train.json --dataset_dir {path}",
-}
+
+def _digests(values: list[str] | None) -> str | dict[str, str] | None:
+    """``--sha256`` values: one bare digest (a one-file dataset), or ``FILE=HEX`` pairs."""
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    pairs = [value.partition("=") for value in values]
+    for value, (_, sep, _) in zip(values, pairs):
+        if not sep:
+            raise ValueError(f"--sha256 {value}: with more than one digest, give each as FILE=HEX")
+    return {name: digest for name, _, digest in pairs}
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from medkit.data.fetch import fetch_dataset
+    from medkit.data.fetch import ManualDownloadRequired, fetch_dataset, get_dataset, train_command
 
-    path = fetch_dataset(
-        args.name, data_root=args.data_root, url=args.url, sha256=args.sha256, verify=not args.no_verify
-    )
-    print(path)
-    if args.name in TRAIN_COMMANDS:
-        print(f"train with: {TRAIN_COMMANDS[args.name].format(path=path)}")
+    options = {k: v for k, v in (("flag", args.flag), ("size", args.size)) if v is not None}
+    spec = get_dataset(args.name, **options)
+    try:
+        path = fetch_dataset(
+            spec,
+            data_root=args.data_root,
+            url=args.url,
+            base_url=args.base_url,
+            sha256=_digests(args.sha256),
+            verify=not args.no_verify,
+        )
+    except ManualDownloadRequired as exc:
+        print(exc.instructions)
+        raise
+    command = train_command(spec, path)
+    if command:
+        print(f"train with: {command}")
+    print(f"--dataset_dir {path}")
     return 0
 
 
@@ -79,11 +100,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         dest="action", required=True
     )
 
-    fetch = data.add_parser("fetch", help="download, verify and unpack a public dataset into data/")
+    fetch = data.add_parser(
+        "fetch", help="download, verify and unpack a public dataset in the layout its bundle reads (docs/data.md)"
+    )
     fetch.add_argument("name", choices=sorted(DATASETS))
-    fetch.add_argument("--data-root", default="data", help="root folder for datasets (default: data)")
-    fetch.add_argument("--url", default=None, help="download URL override (a mirror)")
-    fetch.add_argument("--sha256", default=None, help="sha256 of the archive you trust (checked after download)")
+    fetch.add_argument("--out", "--data-root", dest="data_root", default="data", help="root folder (default: data)")
+    fetch.add_argument("--flag", default=None, help="medmnist: the MedMNIST flag (default: breastmnist)")
+    fetch.add_argument("--size", type=int, default=None, help="medmnist: image size 28, 64, 128 or 224 (default: 28)")
+    fetch.add_argument("--url", default=None, help="download URL override for a one-file dataset (a mirror)")
+    fetch.add_argument("--base-url", default=None, help="mirror holding every file of the dataset by its file name")
+    fetch.add_argument(
+        "--sha256",
+        action="append",
+        default=None,
+        help="sha256 you trust for a dataset without a published checksum: HEX, or FILE=HEX once per file",
+    )
     fetch.add_argument("--no-verify", action="store_true", help="skip checksum verification (logs a warning)")
     fetch.set_defaults(func=_fetch)
 
