@@ -6,7 +6,8 @@ the runs that share the ``--group-by`` keys (e.g. the seeds of each augmentation
     python scripts/retina_sweep_table.py runs/retina_vessel_seg/augmentation --group-by augmentation
     python scripts/retina_sweep_table.py runs/retina_vessel_seg/lr_schedule --group-by learning_rate lr_schedule
 
-For each finished (``ok``) variant it reads the best and the last ``val_fov_dice`` from the TensorBoard events and,
+For each finished (``ok``) variant it reads the best and the last ``val_fov_dice`` from the TensorBoard events (and
+``val_fov_auc`` at the epoch of the best Dice) and,
 unless ``--no-test``, the test-split metrics of ``model.pt`` (the best validation epoch) from
 ``<variant>/eval/metrics.json``, running the bundle's evaluate layer once to write it when it is missing (its output in
 ``<variant>/evaluate_run.log``). Writes ``table.md`` and ``table.csv`` in the sweep folder and prints the Markdown
@@ -28,7 +29,11 @@ from medkit.sweep import STATUS_FILE, build_command
 from medkit.tables import markdown_table, mean_std_table
 
 CONFIGS = Path("bundles/retina_vessel_seg/configs")
-VAL = {"best_val_fov_dice": "best val FOV Dice", "final_val_fov_dice": "last val FOV Dice"}
+VAL = {
+    "best_val_fov_dice": "best val FOV Dice",
+    "final_val_fov_dice": "last val FOV Dice",
+    "val_fov_auc": "val FOV ROC AUC at the best Dice",
+}
 TEST = {"test_fov_dice": "test FOV Dice", "test_fov_auc": "test FOV ROC AUC"}
 
 
@@ -44,9 +49,13 @@ def evaluated_metrics(run_dir: Path, overrides: dict[str, str]) -> dict[str, flo
 
 
 def val_metrics(run_dir: Path) -> dict[str, float]:
-    """The best and the last ``val_fov_dice`` of the run's TensorBoard events."""
-    _, values = read_scalars(run_dir)["val_fov_dice"]
-    return {"best_val_fov_dice": max(values), "final_val_fov_dice": values[-1]}
+    """The best and the last ``val_fov_dice`` of the run's TensorBoard events, and ``val_fov_auc`` at the epoch of
+    the best Dice (the epoch ``model.pt`` keeps)."""
+    scalars = read_scalars(run_dir)
+    steps, values = scalars["val_fov_dice"]
+    best = max(range(len(values)), key=values.__getitem__)  # the first epoch of the best value, as the checkpoint
+    auc = dict(zip(*scalars["val_fov_auc"]))
+    return {"best_val_fov_dice": values[best], "final_val_fov_dice": values[-1], "val_fov_auc": auc[steps[best]]}
 
 
 def collect(sweep_dir: Path, with_test: bool = True) -> list[dict]:

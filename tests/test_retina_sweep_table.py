@@ -33,6 +33,7 @@ def sweep(tmp_path: Path) -> Path:
         writer = SummaryWriter(log_dir=str(run))
         for epoch, value in ((1, dice / 2), (2, dice), (3, dice - 0.1)):
             writer.add_scalar("val_fov_dice", value, epoch)
+            writer.add_scalar("val_fov_auc", 0.7 + epoch / 10, epoch)  # 0.9 at epoch 2, the best Dice
         writer.close()
     return tmp_path
 
@@ -42,14 +43,21 @@ def test_groups_seeds_into_mean_and_sd_and_skips_failed_runs(sweep, capsys):
     lines = (sweep / "table.md").read_text().splitlines()
     assert lines[0].startswith("| augmentation | runs | test FOV Dice | test FOV ROC AUC | best val FOV Dice")
     # flips: test Dice 0.8 and 0.6 (seed 2 failed), sd sqrt(0.02) = 0.141; best val = the test value, last 0.1 lower
-    assert lines[2] == "| flips | 2 | 0.700 ± 0.141 | 0.900 ± 0.000 | 0.700 ± 0.141 | 0.600 ± 0.141 |"
-    assert lines[3] == "| none | 2 | 0.500 ± 0.000 | 0.900 ± 0.000 | 0.500 ± 0.000 | 0.400 ± 0.000 |"
+    assert lines[2] == "| flips | 2 | 0.700 ± 0.141 | 0.900 ± 0.000 | 0.700 ± 0.141 | 0.600 ± 0.141 | 0.900 ± 0.000 |"
+    assert lines[3] == "| none | 2 | 0.500 ± 0.000 | 0.900 ± 0.000 | 0.500 ± 0.000 | 0.400 ± 0.000 | 0.900 ± 0.000 |"
     assert "skipping augmentation=flips__seed=2: failed" in capsys.readouterr().err
 
 
 def test_one_run_per_group_prints_plain_values_without_test(sweep):
     assert _load().main([str(sweep), "--group-by", "augmentation", "seed", "--no-test"]) == 0
     lines = (sweep / "table.md").read_text().splitlines()
-    assert lines[0] == "| augmentation | seed | runs | best val FOV Dice | last val FOV Dice |"
-    assert lines[2:] == ["| flips | 0 | 1 | 0.800 | 0.700 |", "| flips | 1 | 1 | 0.600 | 0.500 |",
-                         "| none | 0 | 1 | 0.500 | 0.400 |", "| none | 1 | 1 | 0.500 | 0.400 |"]  # fmt: skip
+    assert (
+        lines[0]
+        == "| augmentation | seed | runs | best val FOV Dice | last val FOV Dice | val FOV ROC AUC at the best Dice |"
+    )
+    assert lines[2:] == [
+        "| flips | 0 | 1 | 0.800 | 0.700 | 0.900 |",
+        "| flips | 1 | 1 | 0.600 | 0.500 | 0.900 |",
+        "| none | 0 | 1 | 0.500 | 0.400 | 0.900 |",
+        "| none | 1 | 1 | 0.500 | 0.400 | 0.900 |",
+    ]
