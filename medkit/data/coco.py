@@ -277,7 +277,9 @@ def prepare_coco_masks_datalists(
         train = [i for i in items if subsets.get(i["id"]) == train_subset]
         rest = [i for i in items if subsets.get(i["id"]) != train_subset]
         if not train or len(rest) < 2:
-            logger.warning("%s: no %s pairs and 2+ others in the manifest; default split", dataset_dir, train_subset)
+            n_train, n_rest = len(train), len(rest)
+            why = f"{n_train} {train_subset} pairs and {n_rest} others (need 1+ and 2+)"
+            logger.warning("%s: %s; the default 70/10/20 split instead", dataset_dir, why)
             return split_items(items, seed=seed)
         return {"train": train, **split_items(rest, (0.5, 0.5), seed=seed, names=("val", "test"))}
 

@@ -133,10 +133,9 @@ def test_subsets_share_a_folder_and_a_rerun_replaces_its_own_pairs(tiny_coco, tm
     assert not list(out.rglob(".tmp-*"))
 
 
-def test_datalists_train_on_one_subset_and_halve_the_other(tmp_path):
-    root = tmp_path / "pairs"
+def _write_pairs(root: Path, subsets: list[str]) -> None:
     rows = []
-    for i, subset in enumerate(["train2017"] * 3 + ["val2017"] * 4):
+    for i, subset in enumerate(subsets):
         Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(_mkdir(root / "images") / f"{i}.png")
         Image.fromarray(_box(8, 8, 0, 0, 4, 4 + i % 3) * 255).save(_mkdir(root / "masks") / f"{i}.png")
         rows.append({"file_name": f"{i}.png", "subset": subset, "category": "dog"})
@@ -145,11 +144,22 @@ def test_datalists_train_on_one_subset_and_halve_the_other(tmp_path):
         writer = csv.DictWriter(f, fieldnames=fields, restval="0")
         writer.writeheader()
         writer.writerows(rows)
-    datalist = prepare_coco_masks_datalists(root, tmp_path / "run")
+
+
+def test_datalists_train_on_one_subset_and_halve_the_other(tmp_path):
+    _write_pairs(tmp_path / "pairs", ["train2017"] * 3 + ["val2017"] * 4)
+    datalist = prepare_coco_masks_datalists(tmp_path / "pairs", tmp_path / "run")
     assert [i["id"] for i in datalist["train"]] == ["0", "1", "2"]
     assert sorted(i["id"] for i in datalist["val"] + datalist["test"]) == ["3", "4", "5", "6"]
     assert len(datalist["val"]) == 2 and datalist["classes"] == ["background", "foreground"]
     assert datalist["categories"] == ["dog"]
+
+
+def test_datalists_with_one_subset_fall_back_to_the_default_split(tmp_path, caplog):
+    _write_pairs(tmp_path / "pairs", ["val2017"] * 7)
+    datalist = prepare_coco_masks_datalists(tmp_path / "pairs", tmp_path / "run")
+    assert [len(datalist[part]) for part in ("train", "val", "test")] == [5, 1, 1]  # 70/10/20 of 7, rounded
+    assert "0 train2017 pairs and 7 others (need 1+ and 2+)" in caplog.text
 
 
 def _mkdir(path: Path) -> Path:
