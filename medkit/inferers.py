@@ -15,7 +15,7 @@ from monai.inferers import Inferer, SimpleInferer
 
 from medkit.utils import as_bool
 
-__all__ = ["AutocastInferer", "FlipTTAInferer", "cpu_bf16_supported", "use_cpu_bf16"]
+__all__ = ["AutocastInferer", "FlipTTAInferer", "ReverseComplementInferer", "cpu_bf16_supported", "use_cpu_bf16"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,3 +107,21 @@ class FlipTTAInferer(Inferer):
 
         views = FlipTTA(lambda x: self.inferer(x, network, *args, **kwargs), self.spatial_axes)
         return views(inputs)
+
+
+class ReverseComplementInferer(Inferer):
+    """Scores one-hot DNA with reverse-complement averaging (:class:`medkit.networks.ReverseComplementAverage`).
+
+    As an inferer, not a network wrapper, the engine keeps the plain network (checkpoints keep their names).
+
+    Args:
+        inferer: the inferer the averaged network goes through; :class:`monai.inferers.SimpleInferer` by default.
+    """
+
+    def __init__(self, inferer: Inferer | None = None) -> None:
+        self.inferer = inferer if inferer is not None else SimpleInferer()
+
+    def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> Any:
+        from medkit.networks import ReverseComplementAverage
+
+        return self.inferer(inputs, ReverseComplementAverage(network), *args, **kwargs)

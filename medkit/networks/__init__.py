@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from medkit.networks.bilstm import BiLSTMClassifier
 from medkit.networks.checkpoint import load_checkpoint, read_model_state
+from medkit.networks.danq import DanQClassifier
 from medkit.networks.ensemble import (
     FlipTTA,
     ProbabilityEnsemble,
@@ -17,6 +18,7 @@ from medkit.networks.munet import mUnet
 from medkit.networks.partial_load import load_matching_state_dict, load_pretrained
 from medkit.networks.registry import NETWORKS, get_network, register_network
 from medkit.networks.resnet_unet import ResNetUNet
+from medkit.networks.reverse_complement import ReverseComplementAverage
 from medkit.networks.unet import UNet
 from medkit.networks.vgg import VGGTransfer, resolve_vgg_weights
 
@@ -51,3 +53,6 @@ __all__ += ["load_matching_state_dict", "load_pretrained"]
 
 __all__ += ["ProbabilityEnsemble", "find_member_checkpoints", "load_checkpoint", "read_model_state"]
 __all__ += ["FlipTTA", "mean_probability_logits"]
+
+register_network("danq")(DanQClassifier)
+__all__ += ["DanQClassifier", "ReverseComplementAverage"]

@@ -10,7 +10,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, RandomizableTransform, Transform
 from monai.utils import TransformBackends
 
-__all__ = ["OneHotDNA", "OneHotDNAd", "ReverseComplement", "ReverseComplementd"]
+__all__ = ["OneHotDNA", "OneHotDNAd", "ReverseComplement", "ReverseComplementd", "reverse_complement_batch"]
 
 DNA_ALPHABET = "ACGT"
 _VALID = frozenset("ACGTN")
@@ -114,6 +114,33 @@ class ReverseComplement(Transform):
                 f"expected a one-hot {'(4, L)' if self.channel_first else '(L, 4)'} tensor, got {data.shape}"
             )
         return torch.flip(data, dims=(0, 1))
+
+
+def reverse_complement_batch(x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Reverse complement of each sequence in a zero-padded one-hot batch ``(B, L, 4)``, keeping the padding at the end.
+
+    Sequence ``i`` becomes its reverse complement over its first ``lengths[i]`` positions (as
+    :class:`ReverseComplement` would give it alone) and stays zero after them, so the result batches and packs like
+    the input. Without ``lengths`` every sequence is ``L`` long.
+
+    Args:
+        x: one-hot batch, batch first, channels A, C, G, T last.
+        lengths: ``(B,)`` sequence lengths in ``[1, L]``, or ``None``.
+
+    Raises:
+        ValueError: if ``x`` is not ``(B, L, 4)`` or ``lengths`` does not have one entry per sequence.
+    """
+    if x.dim() != 3 or x.shape[2] != 4:
+        raise ValueError(f"expected a one-hot (B, L, 4) batch, got shape {tuple(x.shape)}")
+    if lengths is None:
+        return torch.flip(x, dims=(1, 2))
+    if lengths.shape != (x.shape[0],):
+        raise ValueError(f"expected {x.shape[0]} lengths for a batch of shape {tuple(x.shape)}, got {lengths.shape}")
+    # position j of sequence i reads position lengths[i] - 1 - j; positions past the end stay padding
+    source = lengths.to(x.device).long()[:, None] - 1 - torch.arange(x.shape[1], device=x.device)[None, :]
+    inside = (source >= 0).unsqueeze(-1)
+    gathered = torch.gather(x, 1, source.clamp(min=0).unsqueeze(-1).expand(-1, -1, x.shape[2]))
+    return torch.flip(gathered, dims=(2,)) * inside.to(x.dtype)
 
 
 class ReverseComplementd(RandomizableTransform, MapTransform):

@@ -14,6 +14,7 @@ CASES: dict[str, tuple[dict, tuple[int, ...], tuple[int, ...]]] = {
     "mobilenet_v1": ({"in_channels": 1, "out_channels": 4}, (2, 1, 28, 28), (2, 4)),
     "mlp": ({"in_shape": (1, 9, 7), "out_channels": 5, "hidden_channels": (16, 8)}, (2, 1, 9, 7), (2, 5)),
     "bilstm": ({"out_channels": 3, "hidden_dim": 8}, (2, 13, 4), (2, 3)),
+    "danq": ({"out_channels": 3, "conv_channels": 6, "kernel_size": 5, "hidden_dim": 8}, (2, 13, 4), (2, 3)),
     "resnet_unet": ({"in_channels": 1, "channels": (4, 4, 8, 8, 16)}, (2, 1, 35, 40), (2, 1, 35, 40)),
     "munet": ({"channels": (4, 8), "depth": 4, "out_channels": 6}, (2, 3, 21, 18), (2, 6, 21, 18)),
 }
