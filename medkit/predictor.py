@@ -55,6 +55,17 @@ def _network_settings(parser: Any, settings: Mapping[str, Any]) -> dict[str, Any
     return updates
 
 
+def _uses_sigmoid(postprocessing: Any) -> bool | None:
+    """Whether a bundle's ``postprocessing`` list (raw config) starts with a sigmoid ``Activationsd``; ``None``
+    when it has no such list (the channel count decides)."""
+    if not isinstance(postprocessing, Sequence) or isinstance(postprocessing, str):
+        return None
+    for item in postprocessing:
+        if isinstance(item, Mapping) and str(item.get("_target_", "")).endswith("Activationsd"):
+            return bool(item.get("sigmoid", False))
+    return None
+
+
 def _bundle_dir(bundle: str | os.PathLike) -> Path:
     path = Path(bundle)
     if (path / "configs" / "train.json").is_file():
@@ -105,7 +116,8 @@ class Predictor:
 
     - segmentation bundles: an image as numpy ``(H, W)`` or ``(H, W, C)`` (as PIL, imageio or scikit-image give it),
       or a channel-first tensor/MetaTensor as MONAI's loader gives it; returns the ``(H, W)`` label map at the input's
-      size (0/1 for one output channel, class indices otherwise);
+      size (0/1 for sigmoid outputs, from the first channel when there are several, as nuclei_seg's foreground
+      before its rim channel; class indices for softmax outputs);
     - classification bundles: an image likewise; returns the class probabilities (sigmoid of a single logit,
       softmax otherwise);
     - dna_binding: a DNA sequence string; returns the binding probability.
@@ -120,6 +132,7 @@ class Predictor:
         prepare_batch: the bundle's ``prepare_batch`` (for networks that take more than the image).
         collate_fn: the bundle's collate function, for inputs of different lengths.
         to_kwargs: how batches are moved to the device (the bundle's memory format).
+        sigmoid: segmentation outputs are independent sigmoid channels; ``None``: only when there is one channel.
     """
 
     network: torch.nn.Module
@@ -131,6 +144,7 @@ class Predictor:
     prepare_batch: Any = None
     collate_fn: Any = None
     to_kwargs: Mapping[str, Any] | None = None
+    sigmoid: bool | None = None
 
     def __post_init__(self) -> None:
         from monai.transforms import Compose, Invertd
@@ -216,6 +230,7 @@ class Predictor:
             else default_prepare_batch,
             collate_fn=parser.get_parsed_content("validate#dataloader#collate_fn") if collate is not None else None,
             to_kwargs=to_kwargs,
+            sigmoid=_uses_sigmoid(parser.get("postprocessing")),
         )
         logger.info("%s: %s on %s, weights %s", root.name, type(network).__name__, device, weights)
         return predictor
@@ -290,7 +305,8 @@ class Predictor:
         if self.task == "classification":
             flat = torch.as_tensor(logits).reshape(-1).cpu()
             return (torch.sigmoid(flat) if flat.numel() == 1 else torch.softmax(flat, 0)).numpy()
-        probs = torch.sigmoid(logits) if logits.shape[0] == 1 else torch.softmax(logits, 0)
+        sigmoid = self.sigmoid if self.sigmoid is not None else logits.shape[0] == 1
+        probs = torch.sigmoid(logits) if sigmoid else torch.softmax(logits, 0)
         image = data[self.input_key] if self.input_key in data else data["image"]
         if getattr(image, "applied_operations", None):
             from monai.data import MetaTensor
@@ -298,7 +314,7 @@ class Predictor:
             pred = MetaTensor(probs, meta=image.meta, applied_operations=list(image.applied_operations))
             probs = self._invert({"pred": pred, self.input_key: image})["pred"]
         probs = torch.as_tensor(probs).cpu()
-        labels = (probs[0] >= 0.5) if probs.shape[0] == 1 else probs.argmax(0)  # as MONAI's AsDiscrete
+        labels = (probs[0] >= 0.5) if sigmoid else probs.argmax(0)  # as MONAI's AsDiscrete
         labels = labels.numpy().astype(np.uint8)
         reader = next((t.reader for t in self.transforms if isinstance(t, _ArrayLoader)), None)
         return labels.T if reader is not None and getattr(reader, "reverse_indexing", True) else labels

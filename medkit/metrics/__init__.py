@@ -28,3 +28,25 @@ __all__ += [
 
 
 __all__ += ["stack_outputs"]
+
+from medkit.metrics.instances import (  # noqa: E402
+    DSB_THRESHOLDS,
+    INSTANCE_SCORES,
+    InstanceMetric,
+    dsb_average_precision,
+    instance_iou,
+    instance_metric_handlers,
+    instance_scores,
+    match_counts,
+)
+
+__all__ += [
+    "DSB_THRESHOLDS",
+    "INSTANCE_SCORES",
+    "InstanceMetric",
+    "dsb_average_precision",
+    "instance_iou",
+    "instance_metric_handlers",
+    "instance_scores",
+    "match_counts",
+]

@@ -45,3 +45,21 @@ __all__ += ["AUGMENTATION_PRESETS", "augmentation_preset", "preview_augmentation
 
 
 __all__ += ["ColorizationPaird", "LoadGreyLabel", "LoadGreyLabeld", "SaveGreyLabel", "SaveGreyLabeld"]
+
+from medkit.transforms.instances import (  # noqa: E402
+    InstanceTarget,
+    InstanceTargetd,
+    LoadInstanceMask,
+    LoadInstanceMaskd,
+    WatershedInstances,
+    WatershedInstancesd,
+)
+
+__all__ += [
+    "InstanceTarget",
+    "InstanceTargetd",
+    "LoadInstanceMask",
+    "LoadInstanceMaskd",
+    "WatershedInstances",
+    "WatershedInstancesd",
+]

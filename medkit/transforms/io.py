@@ -154,11 +154,24 @@ class SaveLikeInput(Transform):
         output_dir: folder for the predictions; created if missing.
         scale_2d: grey value written for foreground in 2D image formats.
         dicom_seg: also write a DICOM SEG for DICOM sources (``true``/``false`` as on the command line).
+        postfix: added to the source's stem after an underscore (MONAI's folder layout), e.g. ``instances`` writes
+            ``<stem>_instances.png`` beside the mask.
+        labels: the input is a label image (one integer per object): written unscaled as 16-bit PNG/TIFF or as NIfTI;
+            DICOM sources get none (their SEG holds the mask).
     """
 
-    def __init__(self, output_dir: str | os.PathLike, scale_2d: int = 255, dicom_seg: bool | str = False) -> None:
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        scale_2d: int = 255,
+        dicom_seg: bool | str = False,
+        postfix: str = "",
+        labels: bool = False,
+    ) -> None:
         self.output_dir = Path(output_dir)
         self.scale_2d = scale_2d
+        self.postfix = postfix
+        self.labels = labels
         self._savers: dict[str, AtomicSaveImage] = {}
         self._dicom = DicomMaskWriter(self.output_dir, dicom_seg=dicom_seg)
 
@@ -170,13 +183,13 @@ class SaveLikeInput(Transform):
             jpeg = ext in (".jpg", ".jpeg")  # lossy formats would blur a mask: save those as PNG
             self._savers[ext] = AtomicSaveImage(
                 output_dir=self.output_dir,
-                output_postfix="",
+                output_postfix=self.postfix,
                 output_ext=".png" if jpeg else ext,
-                output_dtype=np.uint8,
+                output_dtype=np.uint16 if self.labels else np.uint8,
                 separate_folder=False,
                 resample=False,
                 print_log=False,
-                scale=self.scale_2d if ext not in _NIFTI else None,
+                scale=self.scale_2d if ext not in _NIFTI and not self.labels else None,
             )
         return self._savers[ext]
 
@@ -194,9 +207,9 @@ class SaveLikeInput(Transform):
         meta = meta_dict if meta_dict is not None else getattr(img, "meta", {})
         source = str(meta.get("filename_or_obj", ""))
         if is_dicom(source):
-            return self._dicom(img)
+            return img if self.labels else self._dicom(img)
         saver = self._saver(source)
-        if _extension(source) not in _NIFTI:
+        if _extension(source) not in _NIFTI and not self.labels:
             img = img.clamp(0, 1) if isinstance(img, torch.Tensor) else img
         saver(img, meta_dict)
         logger.info("saved prediction for %s", source)
@@ -212,9 +225,11 @@ class SaveLikeInputd(MapTransform):
         output_dir: str | os.PathLike,
         allow_missing_keys: bool = False,
         dicom_seg: bool | str = False,
+        postfix: str = "",
+        labels: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.saver = SaveLikeInput(output_dir, dicom_seg=dicom_seg)
+        self.saver = SaveLikeInput(output_dir, dicom_seg=dicom_seg, postfix=postfix, labels=labels)
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)

@@ -106,7 +106,8 @@ def test_segmentation_masks(tmp_path):
     _assert_failed(proc, out, bad, inputs=6)
     masks = [out / name for name in ("a.png", "b.png", "c.png")]
     assert all(np.asarray(Image.open(m)).shape == (20, 24) for m in masks)
-    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png", "c.png"]  # nothing for the bad files
+    # a mask and a label image per good input, nothing for the bad files
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(f"{s}{x}.png" for s in "abc" for x in ("", "_instances"))
 
     _age(masks)
     proc = _infer("nuclei_seg", src, out, ckpt)

@@ -3,6 +3,7 @@ metadata checks in-process."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -166,6 +167,12 @@ def test_published_weights_load_through_monai(tmp_path, monkeypatch):
         torch.testing.assert_close(tensor, weights[name])
 
 
+def _csv_column(path: Path) -> dict[str, float]:
+    """``{image: value}`` from a MetricsSaver ``*_raw.csv`` (filename, class0, mean)."""
+    with path.open(newline="") as f:
+        return {row["filename"]: float(row["mean"]) for row in csv.DictReader(f)}
+
+
 def test_evaluate_scores_the_saved_test_split(trained):
     out = trained["out"]
     _bundle("run", "--config_file", _layers("train.json", "evaluate.json"), "--output_dir", str(out), *TINY)
@@ -176,6 +183,13 @@ def test_evaluate_scores_the_saved_test_split(trained):
     assert len(report["per_image"]) == 2
     assert (out / "eval" / "examples.png").is_file()
     assert (out / "eval" / "val_mean_dice_raw.csv").is_file()
+    # instances: the DSB2018 score and counts per image, the true count read from the per-nucleus mask files
+    for name in ("val_dsb_map", "val_ap50", "val_count_error"):
+        assert 0.0 <= report["metrics"][name] <= (1.0 if name != "val_count_error" else 1e9)
+    test_items = json.loads((out / "datalist.json").read_text())["test"]
+    counts = _csv_column(out / "eval" / "val_true_count_raw.csv")
+    assert sorted(counts.values()) == sorted(float(len(item["label"])) for item in test_items)
+    assert all(v >= 0 for v in _csv_column(out / "eval" / "val_pred_count_raw.csv").values())
 
 
 def test_inference_writes_masks_in_the_input_format(trained, tmp_path):
@@ -205,6 +219,10 @@ def test_inference_writes_masks_in_the_input_format(trained, tmp_path):
     )
     odd = np.asarray(Image.open(pred_dir / "odd.png"))
     assert odd.shape == (37, 50) and set(np.unique(odd)) <= {0, 255}
+    nuclei = np.asarray(Image.open(pred_dir / "odd_instances.png"))  # one integer per nucleus, 16-bit
+    assert nuclei.shape == (37, 50) and nuclei.dtype in (np.uint16, np.int32)
+    assert not ((nuclei > 0) & (odd == 0)).any()  # the nuclei lie inside the mask
+    assert nib.load(pred_dir / "vol_instances.nii.gz").shape[:2] == (64, 64)
     assert np.asarray(Image.open(pred_dir / "grey.tif")).shape == (64, 64)
     vol = nib.load(pred_dir / "vol.nii.gz")
     np.testing.assert_allclose(vol.affine, affine)
@@ -227,7 +245,7 @@ def test_ckpt_export_matches_checkpoint(trained, tmp_path):
         "--channels",
         "[4,8,16]",
     )
-    net = UNet(channels=(4, 8, 16))
+    net = UNet(channels=(4, 8, 16), out_channels=2)
     net.load_state_dict(torch.load(trained["out"] / "model.pt", weights_only=True))
     net.eval()
     exported = torch.jit.load(str(ts)).eval()
