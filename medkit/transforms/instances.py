@@ -150,27 +150,34 @@ class InstanceTargetd(MapTransform):
 class WatershedInstances(Transform):
     """Foreground and boundary probabilities ``(2, H, W)`` to a label image ``(1, H, W)`` (int32).
 
-    Markers are the connected parts of the object interiors (foreground above ``threshold`` and boundary below it)
-    of at least ``min_marker_size`` pixels; a watershed on the boundary probability grows them over the foreground
-    (``skimage.segmentation.watershed`` with ``mask``), so touching nuclei split along the predicted boundary.
+    Markers are the connected parts of the object interiors (foreground above ``threshold`` and rim below
+    ``rim_threshold``) of at least ``min_marker_size`` pixels; a watershed on the boundary probability grows them over
+    the foreground (``skimage.segmentation.watershed`` with ``mask``), so touching nuclei split along the predicted
+    boundary.
     Foreground parts that hold no marker (small objects that are all rim) keep one label each, and objects smaller
     than ``min_size`` pixels are removed.
 
     Args:
-        threshold: probability above which a pixel is foreground, and below which it is not boundary.
+        threshold: probability above which a pixel is foreground.
         min_marker_size: smallest interior, in pixels, that seeds an object of its own.
         min_size: smallest object kept, in pixels.
+        rim_threshold: rim probability at or above which a foreground pixel is not interior; lower values cut
+            touching nuclei apart more readily; above 1, no pixel is rim and the objects are the connected
+            components of the foreground.
     """
 
-    def __init__(self, threshold: float = 0.5, min_marker_size: int = 4, min_size: int = 4) -> None:
+    def __init__(
+        self, threshold: float = 0.5, min_marker_size: int = 4, min_size: int = 4, rim_threshold: float = 0.5
+    ) -> None:
         self.threshold = threshold
+        self.rim_threshold = rim_threshold
         self.min_marker_size = min_marker_size
         self.min_size = min_size
 
     def __call__(self, probs: torch.Tensor | np.ndarray) -> torch.Tensor:
         fg_prob, boundary_prob = _numpy_2d(probs, 2, "WatershedInstances input")
         foreground = fg_prob > self.threshold
-        interior = foreground & (boundary_prob < self.threshold)
+        interior = foreground & (boundary_prob < self.rim_threshold)
         interior = remove_small_objects(interior, max_size=self.min_marker_size - 1)
         markers = connected_components(interior, connectivity=1)
         labels = watershed(boundary_prob, markers, mask=foreground)
@@ -196,6 +203,7 @@ class WatershedInstancesd(MapTransform):
         threshold: see :class:`WatershedInstances`.
         min_marker_size: see :class:`WatershedInstances`.
         min_size: see :class:`WatershedInstances`.
+        rim_threshold: see :class:`WatershedInstances`.
     """
 
     def __init__(
@@ -205,13 +213,14 @@ class WatershedInstancesd(MapTransform):
         threshold: float = 0.5,
         min_marker_size: int = 4,
         min_size: int = 4,
+        rim_threshold: float = 0.5,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.output_keys = [output_keys] if isinstance(output_keys, str) else list(output_keys)
         if len(self.output_keys) != len(self.keys):
             raise ValueError(f"WatershedInstancesd: {len(self.keys)} keys but {len(self.output_keys)} output_keys")
-        self.watershed = WatershedInstances(threshold, min_marker_size, min_size)
+        self.watershed = WatershedInstances(threshold, min_marker_size, min_size, rim_threshold)
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)

@@ -95,6 +95,8 @@ def test_watershed_splits_touching_nuclei_that_a_threshold_merges():
     assert int(merged.max()) == 1
     # the merged object overlaps the larger disc just over IoU 0.5: one match at 0.5 (TP 1, FN 1), none above
     assert dsb_average_precision(merged, true) == pytest.approx(0.5 / 10)
+    # rim_threshold above 1 ignores the rim: connected components of the foreground, the merged pair again
+    np.testing.assert_array_equal(WatershedInstances(rim_threshold=1.5)(target), merged)
 
 
 def test_watershed_keeps_all_rim_objects_and_drops_specks():
