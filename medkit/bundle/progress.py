@@ -18,7 +18,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from medkit.bundle.distributed import reduce_sum
-from medkit.bundle.overrides import cli_overrides
+from medkit.bundle.overrides import cli_override_keys, cli_overrides
 
 __all__ = ["EpochProgress", "RunSummary", "TensorBoardImages", "format_seconds", "loss_of", "to_display_image"]
 
@@ -274,7 +274,13 @@ class RunSummary:
     def evaluate_command(self) -> str | None:
         if self.bundle_root is None:
             return None
-        configs = f"['{self.bundle_root}/configs/train.json','{self.bundle_root}/configs/evaluate.json']"
+        # layers the run was trained with (a data layer such as shapes_seg's coco_masks.json) sit between train.json
+        # and evaluate.json; the multi-GPU layer is left out: the evaluation runs in one process
+        parsed = cli_override_keys(sys.argv[1:])
+        given = parsed[1] if parsed else []
+        layers = [f for f in given if Path(f).name not in ("train.json", "multi_gpu_train.json")]
+        files = [f"{self.bundle_root}/configs/train.json", *layers, f"{self.bundle_root}/configs/evaluate.json"]
+        configs = "[" + ",".join(f"'{f}'" for f in files) + "]"
         extra = cli_overrides(drop=("epochs", "resume", "max_minutes", "output_dir"))
         words = ["--output_dir", str(self.output_dir), *extra]
         return f'python -m monai.bundle run --config_file "{configs}" ' + shlex.join(words)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -79,6 +80,17 @@ def test_summary_writes_hparams_against_best_metric(tmp_path):
     assert events.Scalars("final/val_dice")[0].value == pytest.approx(0.7)
     content = b"".join(events.PluginTagToContent("hparams").values())
     assert b"learning_rate" in content and b"best/val_dice" in content
+
+
+def test_evaluate_command_keeps_the_runs_data_layers_but_not_the_multi_gpu_one(tmp_path, monkeypatch):
+    train, coco, gpu = "bundles/s/configs/train.json", "bundles/s/configs/coco_masks.json", "x/multi_gpu_train.json"
+    argv = ["monai/bundle", "run", "--config_file", f"['{train}','{coco}','{gpu}']", "--epochs", "3", "--lr", "0.1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    command = RunSummary(tmp_path, bundle_root="bundles/s").evaluate_command()
+    assert command == (
+        "python -m monai.bundle run --config_file "
+        f"\"['{train}','{coco}','bundles/s/configs/evaluate.json']\" --output_dir {tmp_path} --lr 0.1"
+    )
 
 
 def test_default_checkpoint_prefers_published_weights(tmp_path):
