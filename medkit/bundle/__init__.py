@@ -25,6 +25,7 @@ _EXPORTS = {
     "start_run": "run",
     "default_checkpoint": "models",
     "publish_model": "models",
+    "trained_setting": "models",
     "find_bundle": "lookup",
     "distributed_sampler": "distributed",
     "end_distributed": "distributed",

@@ -11,15 +11,17 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from medkit.bundle.errors import UserError
 from medkit.utils import atomic_path
 
-__all__ = ["MODEL_FILENAME", "default_checkpoint", "publish_model"]
+__all__ = ["MODEL_FILENAME", "default_checkpoint", "publish_model", "trained_setting"]
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILENAME = "model.pt"
+SETTINGS_FILENAME = "run_settings.json"
 # run files that stay behind: the split lists the local paths of the training data
 _PRIVATE = frozenset({"datalist.json"})
 
@@ -76,3 +78,35 @@ def publish_model(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike, nam
             shutil.copyfile(sidecar, models / sidecar.name)
             logger.info("published %s", models / sidecar.name)
     return target
+
+
+def trained_setting(ckpt_path: str | os.PathLike, key: str, default: Any) -> Any:
+    """A setting of the run that wrote ``ckpt_path``: ``key`` in the ``run_settings.json`` beside it.
+
+    Evaluation and inference configs call it so that they build the network the weights were trained with, e.g.
+    ``"network": "$medkit.bundle.trained_setting(@ckpt_path, 'network', 'UNet')"``; a command-line override of the
+    key still wins. Published weights have the file too (:func:`publish_model` copies it).
+
+    Args:
+        ckpt_path: the weights (``<run>/model.pt`` or ``bundles/<name>/models/model.pt``).
+        key: the setting's name in ``run_settings.json``.
+        default: the value when there is no such file or it has no ``key`` (runs saved before the setting existed).
+
+    Raises:
+        UserError: naming the file, when it is not a JSON object.
+    """
+    from medkit.data.checks.files import read_json
+
+    path = Path(ckpt_path).parent / SETTINGS_FILENAME
+    if not path.is_file():
+        logger.info("%s: %r (no %s beside the weights)", key, default, path)
+        return default
+    try:
+        settings = read_json(path)
+    except ValueError as exc:
+        raise UserError(f"{exc}; fix or delete it, or pass --{key} <value>") from None
+    if not isinstance(settings, dict):
+        raise UserError(f"{path}: expected a JSON object of run settings, got {type(settings).__name__}")
+    value = settings.get(key, default)
+    logger.info("%s: %r (%s)", key, value, f"from {path}" if key in settings else f"default, not in {path}")
+    return value

@@ -87,8 +87,13 @@ def test_metadata_verifies_against_the_shipped_schema(bundle):
     assert "metadata is verified with no error" in proc.stdout + proc.stderr
 
 
-# overrides verify_net_in_out needs: endo reads num_classes from a trained run's mapping.json; pcam's head kept small
-VERIFY_NET_OVERRIDES = {"endo_instrument_seg": ["--num_classes", "4"], "pcam_transfer": ["--hidden_channels", "8"]}
+# overrides verify_net_in_out needs: endo reads num_classes from a trained run's mapping.json, shapes_seg its network
+# from a trained run's run_settings.json; pcam's head kept small
+VERIFY_NET_OVERRIDES = {
+    "endo_instrument_seg": ["--num_classes", "4"],
+    "pcam_transfer": ["--hidden_channels", "8"],
+    "shapes_seg": ["--network", "UNet"],
+}
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)

@@ -1,5 +1,5 @@
-"""Smoke test of bundles/shapes_seg: train, evaluate and inference as subprocesses; resume, each loss, the MONAI
-workflow properties and the network's shapes in-process."""
+"""Smoke test of bundles/shapes_seg: train, evaluate and inference as subprocesses; resume, each loss, --network
+mUnet through train, evaluate and inference, the MONAI workflow properties and the network's shapes in-process."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ TRAIN = str(CONFIGS / "train.json")
 TINY = ["--epochs", "1", "--batch_size", "4", "--channels", "[4,8]", "--num_workers", "0"]
 # the network of TINY, the override inference.json takes
 INFER_TINY = ["--channels", "[4,8]"]
+# a small mUnet: the widths are passed again to evaluate and inference, the network name is not
+MUNET_TINY = ["--munet_channels", "[4,8]", "--munet_depth", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +125,41 @@ def test_inference_writes_class_index_pngs(trained, tmp_path):
     odd = np.asarray(Image.open(preds / "odd_grey.png"))
     assert a.shape == (32, 32) and odd.shape == (21, 30)
     assert a.dtype == np.uint8 and a.max() < len(SHAPE_CLASSES)
+
+
+def test_munet_trains_and_evaluate_and_inference_read_the_choice(trained, tmp_path):
+    out = tmp_path / "munet"
+    run_bundle_in_process(
+        "run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir", str(out), *TINY,
+        "--network", "mUnet", *MUNET_TINY,
+    )  # fmt: skip
+    assert json.loads((out / "run_settings.json").read_text())["network"] == "mUnet"
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert "decoder3_norm.weight" in state and state["stem.0.weight"].shape == (4, 3, 3, 3)  # mUnet's, not UNet's
+    # no --network below: both read it from the run_settings.json beside model.pt (UNet would not load these weights)
+    proc = run_bundle_in_process(
+        "run", "--config_file", bundle_layers(CONFIGS, "train.json", "evaluate.json"), "--output_dir", str(out),
+        *MUNET_TINY,
+    )  # fmt: skip
+    assert "Restored all variables" in proc.stdout + proc.stderr
+    report = json.loads((out / "eval" / "metrics.json").read_text())
+    assert report["network"] == "mUnet" and report["num_images"] == 3
+    src = tmp_path / "inputs"
+    src.mkdir()
+    Image.open(next((trained["data"] / "images").iterdir())).crop((0, 0, 30, 21)).save(src / "odd.png")
+    run_bundle_in_process(
+        "run", "--config_file", str(CONFIGS / "inference.json"), "--input_dir", str(src), "--output_dir",
+        str(tmp_path / "preds"), "--ckpt_path", str(out / "model.pt"), *MUNET_TINY,
+    )  # fmt: skip
+    assert np.asarray(Image.open(tmp_path / "preds" / "odd.png")).shape == (21, 30)
+
+
+def test_unknown_network_is_named(trained, tmp_path):
+    proc = run_bundle_in_process(
+        "run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir", str(tmp_path), *TINY,
+        "--network", "munet", check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "unknown network 'munet'; choose one of ['UNet', 'mUnet']" in proc.stderr
 
 
 def test_metadata_verifies_against_the_shipped_schema():
