@@ -88,8 +88,20 @@ def test_metadata_verifies_against_the_shipped_schema(bundle):
 
 
 # overrides verify_net_in_out needs: endo reads num_classes from a trained run's mapping.json, shapes_seg its network
-# from a trained run's run_settings.json; pcam's head kept small
+# from a trained run's run_settings.json (dna_binding its network and sizes); pcam's head kept small
 VERIFY_NET_OVERRIDES = {
+    "dna_binding": [
+        "--network",
+        "danq",
+        "--hidden_dim",
+        "64",
+        "--conv_channels",
+        "128",
+        "--kernel_size",
+        "15",
+        "--pool_size",
+        "4",
+    ],
     "endo_instrument_seg": ["--num_classes", "4"],
     "pcam_transfer": ["--hidden_channels", "8"],
     "shapes_seg": ["--network", "UNet"],

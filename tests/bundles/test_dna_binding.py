@@ -1,5 +1,5 @@
 """Smoke test of bundles/dna_binding: train, evaluate and (standalone) inference as subprocesses; early stop, resume,
-export, MONAI's workflow properties, network shape and metadata in-process."""
+export, the --network and --rc_average switches, MONAI's workflow properties, network shape and metadata in-process."""
 
 from __future__ import annotations
 
@@ -14,13 +14,19 @@ import torch
 from conftest import REPO_ROOT, bundle_layers, run_bundle, run_bundle_in_process, workflow_property_problems
 
 from medkit.data.synthetic_dna import generate_dna_dataset, synthesize_sequences
-from medkit.networks import BiLSTMClassifier
+from medkit.networks import DanQClassifier, ReverseComplementAverage
 
 CONFIGS = REPO_ROOT / "bundles" / "dna_binding" / "configs"
 TRAIN = str(CONFIGS / "train.json")
-TINY = ["--epochs", "2", "--batch_size", "32", "--hidden_dim", "8", "--num_workers", "0"]
-# the network and batch size of TINY, the overrides inference.json takes
-INFER_TINY = ["--batch_size", "32", "--hidden_dim", "8"]
+TINY = ["--epochs", "2", "--batch_size", "32", "--hidden_dim", "8", "--conv_channels", "8", "--num_workers", "0"]
+# evaluate.json and inference.json read the network and its sizes from the run's run_settings.json: no sizes here
+INFER_TINY = ["--batch_size", "32"]
+
+
+def _tiny_danq(path: Path) -> DanQClassifier:
+    net = DanQClassifier(conv_channels=8, hidden_dim=8).eval()
+    net.load_state_dict(torch.load(path, weights_only=True))
+    return net
 
 
 def _layers(*names: str) -> str:
@@ -109,9 +115,10 @@ def test_resume_continues_from_the_last_epoch(trained):
 
 def test_evaluate_writes_metrics_and_curves(trained):
     out = trained["out"]
-    _bundle("run", "--config_file", _layers("train.json", "evaluate.json"), "--output_dir", str(out), *TINY)
+    _bundle("run", "--config_file", _layers("train.json", "evaluate.json"), "--output_dir", str(out), *INFER_TINY)
     report = json.loads((out / "eval" / "metrics.json").read_text())
     assert report["num_sequences"] == 48 and report["split"] == "test"
+    assert report["network"] == "danq" and report["rc_average"] is True
     for key in ("roc_auc", "pr_auc", "accuracy"):
         assert 0.0 <= report["metrics"][key] <= 1.0
     assert report["metrics"]["roc_auc"] == pytest.approx(report["engine_metrics"]["val_roc_auc"], abs=1e-6)
@@ -145,9 +152,9 @@ def test_inference_writes_a_csv_per_input_file(trained, tmp_path):
     for r in rows:
         assert 0.0 <= float(r["probability"]) <= 1.0
         assert int(r["predicted_label"]) == int(float(r["probability"]) >= 0.5)
-    # padding-invariant: p2 scored in a padded batch equals p2 scored alone
-    net = BiLSTMClassifier(hidden_dim=8).eval()
-    net.load_state_dict(torch.load(trained["out"] / "model.pt", weights_only=True))
+    # padding-invariant, and the mean of both strands: p2 scored in a padded batch equals p2 and ACGT's reverse
+    # complement (ACGT again) scored alone
+    net = ReverseComplementAverage(_tiny_danq(trained["out"] / "model.pt"))
     from medkit.transforms import OneHotDNA
 
     alone = torch.sigmoid(net(OneHotDNA()("ACGT")[None])).item()
@@ -169,9 +176,10 @@ def test_ckpt_export_matches_checkpoint(trained, tmp_path):
         TRAIN,
         "--hidden_dim",
         "8",
+        "--conv_channels",
+        "8",
     )
-    net = BiLSTMClassifier(hidden_dim=8).eval()
-    net.load_state_dict(torch.load(trained["out"] / "model.pt", weights_only=True))
+    net = _tiny_danq(trained["out"] / "model.pt")
     exported = torch.jit.load(str(ts)).eval()
     x, lengths = torch.randn(3, 41, 4), torch.tensor([41, 10, 30])
     torch.testing.assert_close(exported(x, lengths), net(x, lengths))
@@ -179,7 +187,9 @@ def test_ckpt_export_matches_checkpoint(trained, tmp_path):
 
 @pytest.mark.parametrize("workflow_type, config", [("train", "train.json"), ("inference", "inference.json")])
 def test_monai_workflow_properties(trained, tmp_path, workflow_type, config):
-    overrides = {"dataset_dir": str(trained["data"]), "output_dir": str(tmp_path / "o"), "hidden_dim": 8}
+    overrides = {"dataset_dir": str(trained["data"]), "output_dir": str(tmp_path / "o")}
+    if workflow_type == "train":
+        overrides.update(hidden_dim=8, conv_channels=8)
     if workflow_type == "inference":
         overrides.update(input_dir=str(trained["data"]), ckpt_path=str(trained["out"] / "model.pt"))
     assert workflow_property_problems(CONFIGS / config, workflow_type, **overrides) == []
@@ -226,3 +236,23 @@ def test_bundle_learns_a_planted_motif(tmp_path):
     assert 0.5 + 4 * math.sqrt((n0 + n1 + 1) / (12 * n0 * n1)) < 0.9, (n0, n1)
     best = float(re.search(r"best val_roc_auc ([0-9.]+) at epoch", proc.stdout + proc.stderr).group(1))
     assert best > 0.9, best
+
+
+def test_bilstm_switch_is_rebuilt_by_evaluate_and_inference(trained, tmp_path):
+    """--network bilstm trains the 0.1 network; evaluate and inference rebuild it from run_settings.json alone.
+
+    Mutation: evaluate.json with ``"network": "danq"`` instead of the trained setting fails to load the weights.
+    """
+    out = tmp_path / "bilstm"
+    common = ["--dataset_dir", str(trained["data"]), "--output_dir", str(out)]
+    run_bundle_in_process("run", "--config_file", TRAIN, *common, *TINY, "--epochs", "1", "--network", "bilstm")
+    settings = json.loads((out / "run_settings.json").read_text())
+    assert (settings["network"], settings["hidden_dim"]) == ("bilstm", 8)
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert "lstm.weight_ih_l0" in state and "conv.weight" not in state
+    evaluate = _layers("train.json", "evaluate.json")
+    for rc_average in ("true", "false"):
+        run_bundle_in_process("run", "--config_file", evaluate, *common, *INFER_TINY, "--rc_average", rc_average)
+        report = json.loads((out / "eval" / "metrics.json").read_text())
+        assert (report["network"], report["rc_average"]) == ("bilstm", rc_average == "true")
+        assert report["num_sequences"] == 48

@@ -24,7 +24,15 @@ from PIL import Image
 OVERRIDES = {
     "nuclei_seg": {"spatial_size": [64, 64], "channels": [4, 8, 16], "num_workers": 0},
     "pcam_transfer": {"spatial_size": [32, 32], "hidden_channels": 8, "batch_size": 4, "num_workers": 0},
-    "dna_binding": {"hidden_dim": 8, "batch_size": 4, "num_workers": 0},
+    "dna_binding": {
+        "network": "danq",
+        "hidden_dim": 8,
+        "conv_channels": 8,
+        "kernel_size": 15,
+        "pool_size": 4,
+        "batch_size": 4,
+        "num_workers": 0,
+    },
 }
 OLD_NS = 1_000_000_000 * 10**9  # an mtime in 2001: a file still this old was not written again
 
