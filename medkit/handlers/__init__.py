@@ -5,15 +5,19 @@ from __future__ import annotations
 from medkit.handlers.batchnorm import PreciseBNHandler
 from medkit.handlers.checkpoint import find_resume_checkpoint
 from medkit.handlers.classification import (
+    THRESHOLD_FILENAME,
     BinaryClassificationReport,
     ClassificationReport,
     LossCurvesHandler,
     PredictionCSVWriter,
+    ValidationThresholdSaver,
+    best_accuracy_threshold,
     binary_decisions,
     binary_scores,
     class_decisions,
     class_probabilities,
     class_scores,
+    load_threshold,
     per_sample_cross_entropy,
     plot_confusion_matrix,
     save_confusion_matrix_figure,
@@ -37,6 +41,7 @@ __all__ += [
 __all__ += ["GradientClipHandler"]
 
 __all__ += ["plot_confusion_matrix"]
+__all__ += ["THRESHOLD_FILENAME", "ValidationThresholdSaver", "best_accuracy_threshold", "load_threshold"]
 
 __all__ += ["per_sample_cross_entropy"]
 

@@ -29,6 +29,7 @@ __all__ = [
     "binary_decisions",
     "binary_scores",
 ]
+__all__ += ["THRESHOLD_FILENAME", "ValidationThresholdSaver", "best_accuracy_threshold", "load_threshold"]
 __all__ += [
     "ClassificationReport",
     "class_decisions",
@@ -41,15 +42,20 @@ __all__ += [
 
 logger = logging.getLogger(__name__)
 
+#: the file next to ``model.pt`` that holds the binary decision threshold chosen on the validation split
+THRESHOLD_FILENAME = "threshold.json"
+
 
 def binary_scores(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Output transform for ranking metrics (ROC AUC, average precision): flat logits and flat labels."""
     return output["pred"].detach().float().reshape(-1), output["label"].reshape(-1)
 
 
-def binary_decisions(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Output transform for accuracy: logit > 0 (probability > 0.5) as 0/1, and integer labels."""
-    return (output["pred"].detach().reshape(-1) > 0).long(), output["label"].reshape(-1).long()
+def binary_decisions(output: dict, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output transform for accuracy: probability > ``threshold`` (logit > its logit; 0 for 0.5) as 0/1, and
+    integer labels."""
+    cut = torch.logit(torch.tensor(float(threshold), dtype=torch.float64)).item()
+    return (output["pred"].detach().reshape(-1) > cut).long(), output["label"].reshape(-1).long()
 
 
 def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
@@ -82,12 +88,13 @@ def class_scores(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return class_probabilities(pred), torch.nn.functional.one_hot(labels, pred.shape[-1]).to(pred.device)
 
 
-def class_decisions(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Output transform for ignite's ``Accuracy``: ``binary_decisions`` for ``(B, 1)`` logits; for ``(B, C)`` logits the
-    one-hot argmax ``(B, C)`` and class indices ``(B,)``, the shapes ignite reads as a multi-class task."""
+def class_decisions(output: dict, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output transform for ignite's ``Accuracy``: ``binary_decisions`` at ``threshold`` for ``(B, 1)`` logits; for
+    ``(B, C)`` logits the one-hot argmax ``(B, C)`` and class indices ``(B,)``, the shapes ignite reads as a
+    multi-class task (``threshold`` unused)."""
     pred = output["pred"]
     if pred.shape[-1] == 1:
-        return binary_decisions(output)
+        return binary_decisions(output, threshold)
     decisions = torch.nn.functional.one_hot(pred.detach().argmax(-1), pred.shape[-1])
     return decisions, output["label"].reshape(-1).long()
 
@@ -276,7 +283,8 @@ class ClassificationReport(RunCollector):
     mean cross-entropy of the logits and the per-class accuracy (recall; ``None`` for a class absent from the labels)
     computed here, the confusion matrix (rows: true class, columns: predicted class), the engine's
     own metrics (``engine_metrics``), the sample counts and ``extra``. Binary decisions are probability >=
-    ``threshold``; multi-class decisions are the argmax.
+    ``threshold`` (with a threshold other than 0.5, ``accuracy_at_0.5`` is reported beside it); multi-class decisions
+    are the argmax.
 
     Args:
         output_dir: folder for the two files.
@@ -339,6 +347,11 @@ class ClassificationReport(RunCollector):
                 "accuracy": float(accuracy_score(labels, decisions)),
                 "roc_auc": auc,
                 "cross_entropy": float(np.concatenate(self._losses).mean()),
+                **(
+                    {"accuracy_at_0.5": float(accuracy_score(labels, probs[:, 0] >= 0.5))}
+                    if binary and self.threshold != 0.5
+                    else {}
+                ),
                 "per_class_accuracy": {
                     name: (float(cm[k, k] / support[k]) if support[k] else None) for k, name in enumerate(names)
                 },
@@ -357,6 +370,123 @@ class ClassificationReport(RunCollector):
         title = f"ACC {report['metrics']['accuracy']:.3f}, AUC {auc:.3f}"
         plot_confusion_matrix(cm, names, self.output_dir / "confusion_matrix.png", title=title)
         logger.info("test metrics %s written to %s", report["metrics"], self.output_dir / "metrics.json")
+
+
+def best_accuracy_threshold(
+    probabilities: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray
+) -> tuple[float, float]:
+    """The decision threshold on the probability of class 1 that maximises accuracy on ``labels``.
+
+    The candidates are scikit-learn's ``roc_curve`` thresholds (every distinct probability; class 1 at or above it).
+    Each holds for a whole interval of thresholds, so the one returned is the interval's midpoint (the largest
+    probability below the cut and the cut itself; 0 and 1 at the ends), which keeps a margin to the nearest
+    probabilities. 0.5 is kept unless a cut is more accurate; among equally accurate cuts the one nearest 0.5 wins.
+
+    Args:
+        probabilities: probabilities of class 1.
+        labels: 0/1 labels, as many as ``probabilities``.
+
+    Returns:
+        ``(threshold, accuracy)``: the threshold and the accuracy it gives on ``labels``.
+    """
+    from sklearn.metrics import roc_curve
+
+    probs = np.asarray(probabilities, dtype=float).ravel()
+    labels = np.asarray(labels).astype(int).ravel()
+    if probs.shape != labels.shape:
+        raise ValueError(f"got {probs.size} probabilities but {labels.size} labels; pass one probability per label")
+    if set(np.unique(labels).tolist()) != {0, 1}:
+        raise ValueError(f"a threshold needs labels of both classes 0 and 1, got {np.unique(labels).tolist()}")
+    fpr, tpr, cuts = roc_curve(labels, probs, drop_intermediate=False)
+    positives, negatives = int(labels.sum()), int(labels.size - labels.sum())
+    accuracy = (tpr * positives + (1.0 - fpr) * negatives) / labels.size
+    # cuts[0] is inf (nothing is class 1); cuts[i] gives the same decisions for any threshold in (cuts[i+1], cuts[i]]
+    upper, lower = np.minimum(cuts, 1.0), np.append(cuts[1:], 0.0)
+    midpoints = (upper + lower) / 2
+    at_half = float(np.mean((probs >= 0.5) == labels.astype(bool)))
+    if np.isclose(at_half, accuracy.max()):
+        return 0.5, at_half
+    best = np.flatnonzero(np.isclose(accuracy, accuracy.max()))
+    i = best[np.argmin(np.abs(midpoints[best] - 0.5))]
+    return float(midpoints[i]), float(accuracy[i])
+
+
+class ValidationThresholdSaver(RunCollector):
+    """Writes ``threshold.json`` beside ``model.pt``: the binary decision threshold that maximises accuracy on the
+    validation run whose key metric set a new best (the run whose weights :class:`BestModelSaver` saves as
+    ``model.pt``), chosen by :func:`best_accuracy_threshold` on that run's class-1 probabilities.
+
+    Attach it to a validation evaluator that scores the same probabilities as evaluation (the flip TTA inferer
+    included). Multi-class engines (``(B, C)`` logits) write nothing: they decide by argmax.
+
+    Args:
+        output_dir: the folder of ``model.pt``.
+        filename: the threshold file's name.
+    """
+
+    collected = ("_probs", "_labels")
+
+    def __init__(self, output_dir: str | os.PathLike, filename: str = THRESHOLD_FILENAME) -> None:
+        self.path = Path(output_dir) / filename
+        self._probs: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+
+    def _reset(self, engine: Engine) -> None:
+        self._probs, self._labels = [], []
+
+    def _collect(self, engine: Engine) -> None:
+        output = engine.state.output
+        if output["pred"].shape[-1] != 1:
+            return
+        logits, labels = binary_scores(output)
+        self._probs.append(torch.sigmoid(logits).cpu().numpy())
+        self._labels.append(labels.cpu().numpy())
+
+    def __call__(self, engine: Engine) -> None:
+        if not self._probs or getattr(engine.state, "best_metric_epoch", -1) != engine.state.epoch:
+            return
+        probs, labels = np.concatenate(self._probs), np.concatenate(self._labels)
+        threshold, accuracy = best_accuracy_threshold(probs, labels)
+        record = {
+            "threshold": threshold,
+            "criterion": "validation accuracy",
+            "val_accuracy": accuracy,
+            "val_accuracy_at_0.5": float(np.mean((probs >= 0.5) == labels.astype(bool))),
+            "epoch": int(engine.state.epoch),
+            "num_samples": int(labels.size),
+        }
+        save_json(record, self.path)
+        logger.info("threshold %.4f (validation accuracy %.4f) written to %s", threshold, accuracy, self.path)
+
+
+def load_threshold(checkpoint: str | os.PathLike | Sequence[Any] | None, default: float = 0.5) -> float:
+    """The binary decision threshold saved beside ``checkpoint`` (its folder's ``threshold.json``, written by
+    :class:`ValidationThresholdSaver`), or ``default`` when there is none (older runs, multi-class runs, a list of
+    ensemble checkpoints).
+
+    Args:
+        checkpoint: the ``model.pt`` path; a list (ensemble members) or ``None`` gives ``default``.
+        default: the threshold without a file.
+
+    Returns:
+        the threshold on the probability of class 1.
+    """
+    if checkpoint is None or isinstance(checkpoint, (list, tuple)):
+        return default
+    path = Path(checkpoint).parent / THRESHOLD_FILENAME
+    if not path.is_file():
+        logger.info("no %s beside %s: decision threshold %s", THRESHOLD_FILENAME, checkpoint, default)
+        return default
+    import json
+
+    try:
+        threshold = float(json.loads(path.read_text())["threshold"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} holds no threshold ({error}); delete it to use {default}") from error
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"{path}: threshold {threshold} is not a probability in [0, 1]; delete the file or fix it")
+    logger.info("decision threshold %.4f from %s", threshold, path)
+    return threshold
 
 
 def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], path: str | os.PathLike, title: str = "") -> Path:

@@ -102,6 +102,13 @@ def test_evaluate_writes_test_metrics(trained, network):
     cm = np.array(report["confusion_matrix"]["rows_true_columns_predicted"])
     assert cm.shape == (num_classes, num_classes) and cm.sum() == 8
     assert (run["out"] / "eval" / "confusion_matrix.png").is_file()
+    # binary flags decide at the threshold training saved beside model.pt (chosen on the validation split, read back by
+    # evaluate; the engine's val_acc above uses it too); multi-class flags save none and decide by argmax
+    saved = run["out"] / "threshold.json"
+    if num_classes == 2:
+        assert report["threshold"] == json.loads(saved.read_text())["threshold"]
+    else:
+        assert not saved.exists() and "threshold" not in report
 
 
 def test_inference_writes_probabilities_per_file(trained, tmp_path):
@@ -202,7 +209,15 @@ def test_ensemble_evaluate_scores_the_mean_member_probability(ensemble):
 
     layers = _layers("train.json", "evaluate.json", "ensemble.json")
     run_bundle_in_process(
-        "run", "--config_file", layers, *ensemble["args"], *TINY, "--output_dir", str(ensemble["root"])
+        "run",
+        "--config_file",
+        layers,
+        *ensemble["args"],
+        *TINY,
+        "--output_dir",
+        str(ensemble["root"]),
+        "--tta",
+        "false",
     )
     report = json.loads((ensemble["root"] / "eval" / "metrics.json").read_text())
     assert [Path(p).parent.name for p in report["checkpoint"]] == ["seed=0", "seed=1"]
@@ -223,6 +238,8 @@ def test_ensemble_inference_writes_the_mean_member_probability(ensemble, tmp_pat
         str(ensemble["root"]),
         "--output_dir",
         str(out),
+        "--tta",
+        "false",
     )
     with (out / "breastmnist_predictions.csv").open() as f:
         rows = list(csv.DictReader(f))
