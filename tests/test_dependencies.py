@@ -80,7 +80,9 @@ def test_every_third_party_import_is_declared(name: str):
     module = importlib.import_module(name)
     source = Path(module.__file__).read_text(encoding="utf-8")
     undeclared = sorted(third_party_imports(source) - _declared_import_names())
-    assert not undeclared, f"{module.__file__} imports {undeclared}, not declared in pyproject.toml dependencies or extras"
+    assert not undeclared, (
+        f"{module.__file__} imports {undeclared}, not declared in pyproject.toml dependencies or extras"
+    )
 
 
 @pytest.mark.parametrize("req", _requirements(), ids=str)
