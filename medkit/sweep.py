@@ -55,6 +55,7 @@ __all__ = [
     "available_cpus",
     "build_command",
     "cli_literal",
+    "evaluate_once",
     "expand_grid",
     "parse_set",
     "parallel_env",
@@ -68,6 +69,7 @@ __all__ = [
     "run_variant",
     "split_values",
     "summarize",
+    "sweep_runs",
     "variant_name",
     "write_summary",
 ]
@@ -158,6 +160,35 @@ def build_command(
     for key, value in overrides.items():
         cmd += [f"--{key}", cli_literal(parse_value(value))]
     return cmd + ["--output_dir", str(output_dir)]
+
+
+def sweep_runs(sweep_dir: str | os.PathLike) -> list[tuple[Path, dict[str, Any]]]:
+    """``(run folder, status)`` of every variant of ``sweep_dir`` that has a status file, in name order; the status
+    holds ``status`` (``ok`` for a finished run) and the variant's ``overrides``."""
+    files = sorted(Path(sweep_dir).glob(f"*/{STATUS_FILE}"))
+    return [(f.parent, json.loads(f.read_text())) for f in files]
+
+
+def evaluate_once(
+    run_dir: str | os.PathLike,
+    config_files: Sequence[str | os.PathLike],
+    overrides: Mapping[str, str],
+    log_name: str = "evaluate.log",
+) -> dict[str, float]:
+    """The ``metrics`` of ``run_dir/eval/metrics.json``, running the evaluate command (``config_files`` with the
+    variant's ``overrides``) once to write it when it is missing; its output goes to ``run_dir/log_name``.
+
+    Raises:
+        subprocess.CalledProcessError: if the evaluation fails (its log names why).
+    """
+    run_dir = Path(run_dir)
+    report = run_dir / "eval" / "metrics.json"
+    if not report.is_file():
+        with open(run_dir / log_name, "w") as log:
+            subprocess.run(
+                build_command(config_files, run_dir, overrides), stdout=log, stderr=subprocess.STDOUT, check=True
+            )
+    return json.loads(report.read_text())["metrics"]
 
 
 def plan_sweep(

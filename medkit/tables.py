@@ -3,12 +3,15 @@ pandas, and the one Markdown table writer that sweeps, run reports and ``medkit 
 
 from __future__ import annotations
 
+import csv
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["format_markdown", "markdown_table", "mean_std_table"]
+__all__ = ["format_markdown", "markdown_table", "mean_std_table", "write_table"]
 
 
 def mean_std_table(
@@ -102,3 +105,19 @@ def markdown_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], align: 
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def write_table(table: Sequence[Mapping[str, Any]], markdown: str, stem: str | os.PathLike) -> None:
+    """Writes ``markdown`` to ``<stem>.md`` and the rows of ``table`` to ``<stem>.csv`` (a header from the first row).
+
+    Args:
+        table: the rows, e.g. from :func:`mean_std_table`; at least one.
+        markdown: the table as Markdown.
+        stem: the path without its extension.
+    """
+    stem = Path(stem)
+    stem.with_name(stem.name + ".md").write_text(markdown)
+    with open(stem.with_name(stem.name + ".csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)

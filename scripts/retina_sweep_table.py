@@ -17,16 +17,13 @@ table, groups ranked by the first metric column, best first.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from medkit.curves import read_scalars
-from medkit.sweep import STATUS_FILE, build_command
-from medkit.tables import markdown_table, mean_std_table
+from medkit.sweep import evaluate_once, sweep_runs
+from medkit.tables import markdown_table, mean_std_table, write_table
 
 CONFIGS = Path("bundles/retina_vessel_seg/configs")
 VAL = {
@@ -39,12 +36,7 @@ TEST = {"test_fov_dice": "test FOV Dice", "test_fov_auc": "test FOV ROC AUC"}
 
 def evaluated_metrics(run_dir: Path, overrides: dict[str, str]) -> dict[str, float]:
     """The test-split metrics of ``run_dir/model.pt`` as ``test_fov_*``, evaluated once (kept in ``eval/``)."""
-    report = run_dir / "eval" / "metrics.json"
-    if not report.is_file():
-        cmd = build_command([CONFIGS / "train.json", CONFIGS / "evaluate.json"], run_dir, overrides)
-        with open(run_dir / "evaluate_run.log", "w") as log:
-            subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
-    metrics = json.loads(report.read_text())["metrics"]
+    metrics = evaluate_once(run_dir, [CONFIGS / "train.json", CONFIGS / "evaluate.json"], overrides, "evaluate_run.log")
     return {"test" + key.removeprefix("val"): value for key, value in metrics.items()}
 
 
@@ -62,8 +54,7 @@ def collect(sweep_dir: Path, with_test: bool = True) -> list[dict]:
     """One row per finished variant of ``sweep_dir``: its overrides and metrics; other variants are reported on
     stderr and left out."""
     rows = []
-    for status_file in sorted(sweep_dir.glob(f"*/{STATUS_FILE}")):
-        status, run_dir = json.loads(status_file.read_text()), status_file.parent
+    for run_dir, status in sweep_runs(sweep_dir):
         if status["status"] != "ok":
             print(f"skipping {run_dir.name}: {status['status']}", file=sys.stderr)
             continue
@@ -108,11 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = VAL if args.no_test else {**TEST, **VAL}
     table = grouped_table(rows, args.group_by, list(labels))
     text = to_markdown(table, args.group_by, labels)
-    (args.sweep_dir / "table.md").write_text(text)
-    with open(args.sweep_dir / "table.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
+    write_table(table, text, args.sweep_dir / "table")
     print(text)
     return 0
 

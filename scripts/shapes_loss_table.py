@@ -13,29 +13,16 @@ Markdown table.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 from medkit.curves import read_scalars
 from medkit.data.synthetic_shapes import SHAPE_CLASSES
-from medkit.tables import format_markdown, mean_std_table
+from medkit.sweep import evaluate_once, sweep_runs
+from medkit.tables import format_markdown, mean_std_table, write_table
 
-CONFIGS = "['bundles/shapes_seg/configs/train.json','bundles/shapes_seg/configs/evaluate.json']"
+CONFIGS = ["bundles/shapes_seg/configs/train.json", "bundles/shapes_seg/configs/evaluate.json"]
 ORDER = ("mse", "dice", "dice_mse")
-
-
-def _test_metrics(run_dir: Path, overrides: dict[str, str]) -> dict[str, float]:
-    report = run_dir / "eval" / "metrics.json"
-    if not report.is_file():
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", CONFIGS, "--output_dir", str(run_dir)]
-        for key, value in overrides.items():
-            cmd += [f"--{key}", value]
-        with open(run_dir / "evaluate.log", "w") as log:
-            subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
-    return json.loads(report.read_text())["metrics"]
 
 
 def _val_metrics(run_dir: Path) -> dict[str, float]:
@@ -49,13 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group-by", default="loss")
     args = parser.parse_args(argv)
     rows = []
-    for status_file in sorted(args.sweep_dir.glob("*/sweep_status.json")):
-        status = json.loads(status_file.read_text())
+    for run_dir, status in sweep_runs(args.sweep_dir):
         if status["status"] != "ok":
-            print(f"skipping {status_file.parent.name}: {status['status']}", file=sys.stderr)
+            print(f"skipping {run_dir.name}: {status['status']}", file=sys.stderr)
             continue
-        run_dir, overrides = status_file.parent, status["overrides"]
-        metrics = _test_metrics(run_dir, overrides) if args.source == "test" else _val_metrics(run_dir)
+        overrides = status["overrides"]
+        metrics = evaluate_once(run_dir, CONFIGS, overrides) if args.source == "test" else _val_metrics(run_dir)
         rows.append({**overrides, **metrics})
     if not rows:
         print(f"error: no finished variants in {args.sweep_dir}", file=sys.stderr)
@@ -66,11 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     table = mean_std_table(rows, args.group_by, columns, order=ORDER)
     text = format_markdown(table, args.group_by, columns, labels)
-    (args.sweep_dir / f"loss_table_{args.source}.md").write_text(text)
-    with open(args.sweep_dir / f"loss_table_{args.source}.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
+    write_table(table, text, args.sweep_dir / f"loss_table_{args.source}")
     print(text)
     return 0
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from medkit.tables import format_markdown, markdown_table, mean_std_table
+from medkit.tables import format_markdown, markdown_table, mean_std_table, write_table
 
 ROWS = [
     {"loss": "dice", "seed": 0, "iou": 0.5},
@@ -62,3 +62,11 @@ def test_markdown_table(align, expected):
     assert markdown_table(["x"], [["two\nlines"]]).splitlines()[2] == "| two lines |"
     with pytest.raises(ValueError, match=r"row \['a'\] has 1 cells for 2 columns"):
         markdown_table(["name", "value"], [["a"]])
+
+
+def test_write_table_writes_the_markdown_and_the_rows_as_csv(tmp_path):
+    table = [{"loss": "dice", "n": 2, "iou": 0.5}, {"loss": "mse", "n": 1, "iou": 0.25}]
+    write_table(table, "| md |", tmp_path / "loss_table_test")
+    assert (tmp_path / "loss_table_test.md").read_text() == "| md |"
+    lines = (tmp_path / "loss_table_test.csv").read_text().splitlines()
+    assert lines == ["loss,n,iou", "dice,2,0.5", "mse,1,0.25"]
