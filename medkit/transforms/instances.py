@@ -48,9 +48,6 @@ class LoadInstanceMask(LoadMaskUnion):
         ValueError: naming the file, as :class:`LoadMaskUnion` does (unreadable, bad values, sizes that differ).
     """
 
-    def __init__(self, dtype: torch.dtype = torch.float32) -> None:
-        super().__init__(dtype=dtype)
-
     def _label_file(self, path: str) -> np.ndarray:
         if path.lower().endswith((".nii", ".nii.gz")):
             return self._read(path)[0].astype(np.int32)  # binary: foreground of the NIfTI mask
