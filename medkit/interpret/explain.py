@@ -225,7 +225,8 @@ class _BundleModel:
     """The bundle's network with its checkpoint, its inference preprocessing and its optional explain hints."""
 
     def __init__(self, bundle, checkpoint, device: str, overrides: dict[str, Any] | None) -> None:
-        parser = load_bundle_config(bundle, overrides)
+        # ckpt_path is the checkpoint explained, so settings read beside it (the run's network) are its own
+        parser = load_bundle_config(bundle, {"ckpt_path": str(checkpoint), **(overrides or {})})
         self.device = device
         self.network = load_checkpoint(parser.get_parsed_content("network_def"), checkpoint).to(device).eval()
         self.preprocessing = parser.get_parsed_content("preprocessing")

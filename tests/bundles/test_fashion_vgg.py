@@ -164,6 +164,7 @@ def test_last_layer_checkpoints_are_used_without_the_weights_file(configs, tmp_p
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / name) for name in configs])
     parser["mode"] = "last_layer"
+    parser["ckpt_path"] = str(tmp_path / "model.pt")  # inference.json reads the network's settings beside it
     net = parser.get_parsed_content("network_def")
     assert net.head.out_features == 10 and net.trainable_parameters()  # built, no FileNotFoundError
 
@@ -227,3 +228,49 @@ def test_bundle_learns_dark_from_bright_garments(tmp_path):
     assert sorted(val) == [0, 0, 0, 0, 1, 1, 1, 1]  # majority share 0.5
     best = float(re.search(r"best val_accuracy ([0-9.]+) at epoch", proc.stdout + proc.stderr).group(1))
     assert best > 0.9, best
+
+
+@pytest.mark.parametrize("network, size", [("vgg16", (32, 32)), ("mlp", (28, 28)), ("mobilenet", (36, 44))])
+def test_network_switch_builds_each_network_for_ten_classes(network, size):
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(TRAIN)
+    parser.update({"network": network, "spatial_size": list(size)})
+    net = parser.get_parsed_content("network_def").eval()
+    expected = {"vgg16": "VGGTransfer", "mlp": "MLP", "mobilenet": "MobileNetV1"}[network]
+    assert type(net).__name__ == expected
+    with torch.no_grad():
+        assert net(torch.zeros(3, 1, *size)).shape == (3, 10)
+
+
+def test_last_layer_mode_refuses_networks_without_imagenet_weights():
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(TRAIN)
+    parser.update({"network": "mlp", "mode": "last_layer"})
+    with pytest.raises(RuntimeError) as info:  # MONAI wraps the error of a $ expression
+        parser.get_parsed_content("network_def")
+    assert str(info.value.__cause__) == "unknown network for --mode last_layer 'mlp'; choose one of ['vgg16']"
+
+
+def test_mlp_run_is_evaluated_and_applied_with_the_network_it_was_trained_with(data, pngs, tmp_path):
+    """Train the MLP at 28x28, then evaluate and infer without --network or --spatial_size: both read them from the
+    run's run_settings.json (the VGG16 default at 64x64 would not load the MLP's weights)."""
+    out = tmp_path / "mlp"
+    run_bundle_in_process("run", "--config_file", TRAIN, "--dataset_dir", str(data), "--output_dir", str(out),
+                          "--network", "mlp", "--spatial_size", "[28, 28]", "--epochs", "1",
+                          "--batch_size", "16")  # fmt: skip
+    settings = json.loads((out / "run_settings.json").read_text())
+    assert (settings["network"], settings["spatial_size"]) == ("mlp", [28, 28])
+    final = torch.load(out / "model_final.pt", weights_only=True)
+    assert final["model"]["layers.0.weight"].shape == (256, 28 * 28)  # the MLP on the flattened 28x28 image
+    run_bundle_in_process("run", "--config_file", bundle_layers(CONFIGS, "train.json", "evaluate.json"),
+                          "--output_dir", str(out))  # fmt: skip
+    report = json.loads((out / "eval" / "metrics.json").read_text())
+    assert report["network"] == "mlp" and report["num_samples"] == 20
+    preds = tmp_path / "preds"
+    run_bundle_in_process("run", "--config_file", str(CONFIGS / "inference.json"), "--input_dir", str(pngs),
+                          "--output_dir", str(preds), "--ckpt_path", str(out / "model.pt"))  # fmt: skip
+    assert len(list(csv.DictReader(open(preds / "predictions.csv")))) == 3
