@@ -88,7 +88,7 @@ def test_metadata_verifies_against_the_shipped_schema(bundle):
 
 
 # overrides verify_net_in_out needs: endo reads num_classes from a trained run's mapping.json, shapes_seg its network
-# from a trained run's run_settings.json (dna_binding its network and sizes); pcam's head kept small
+# from a trained run's run_settings.json (dna_binding its network and sizes, fashion_vgg its network and input size); pcam's head kept small
 VERIFY_NET_OVERRIDES = {
     "dna_binding": [
         "--network",
@@ -103,6 +103,7 @@ VERIFY_NET_OVERRIDES = {
         "4",
     ],
     "endo_instrument_seg": ["--num_classes", "4"],
+    "fashion_vgg": ["--network", "vgg16", "--spatial_size", "[64, 64]", "--keep_resolution", "1"],
     "pcam_transfer": ["--hidden_channels", "8"],
     "shapes_seg": ["--network", "UNet"],
 }

@@ -24,7 +24,7 @@ TINY: dict[str, dict] = {
     # danq: torch.export specializes the pooled length, so ONNX keeps no dynamic length yet; conv sizes are read anyway
     "dna_binding": {"network": "bilstm", "hidden_dim": 8, "conv_channels": 8, "kernel_size": 15, "pool_size": 4},
     "endo_instrument_seg": {"channels": [4, 8], "num_classes": 4},
-    "fashion_vgg": {},
+    "fashion_vgg": {"network": "vgg16", "spatial_size": [64, 64], "keep_resolution": 1},
     "medmnist_cls": {},
     "nuclei_seg": {"channels": [4, 8]},
     "pcam_transfer": {"hidden_channels": 8},
