@@ -88,7 +88,8 @@ def test_metadata_verifies_against_the_shipped_schema(bundle):
 
 
 # overrides verify_net_in_out needs: endo reads num_classes from a trained run's mapping.json, shapes_seg its network
-# from a trained run's run_settings.json (dna_binding its network and sizes, fashion_vgg its network and input size); pcam's head kept small
+# from a trained run's run_settings.json (dna_binding its network and sizes, fashion_vgg its network and input
+# size); pcam's head kept small
 VERIFY_NET_OVERRIDES = {
     "dna_binding": [
         "--network",
