@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from medkit.losses.dice_mse import DiceMSELoss
+from medkit.losses.member import MemberLoss
 from medkit.losses.mse import SoftmaxMSELoss
 
-__all__ = ["DiceMSELoss", "SoftmaxMSELoss"]
+__all__ = ["DiceMSELoss", "MemberLoss", "SoftmaxMSELoss"]

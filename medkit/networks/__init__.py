@@ -7,7 +7,9 @@ from medkit.networks.checkpoint import load_checkpoint, read_model_state
 from medkit.networks.danq import DanQClassifier
 from medkit.networks.ensemble import (
     FlipTTA,
+    JointEnsemble,
     ProbabilityEnsemble,
+    build_ensemble,
     find_member_checkpoints,
     mean_probability_logits,
 )
@@ -52,7 +54,7 @@ __all__ += ["ResNetUNet"]
 __all__ += ["load_matching_state_dict", "load_pretrained"]
 
 __all__ += ["ProbabilityEnsemble", "find_member_checkpoints", "load_checkpoint", "read_model_state"]
-__all__ += ["FlipTTA", "mean_probability_logits"]
+__all__ += ["FlipTTA", "JointEnsemble", "build_ensemble", "mean_probability_logits"]
 
 register_network("danq")(DanQClassifier)
 __all__ += ["DanQClassifier", "ReverseComplementAverage"]

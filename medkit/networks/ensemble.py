@@ -2,6 +2,9 @@
 
 - :class:`ProbabilityEnsemble`: a seed ensemble. Deep ensembles (Lakshminarayanan et al. 2017) average the predicted
   probabilities of independently trained copies of one network.
+- :class:`JointEnsemble`: a seed ensemble trained in one run: several freshly initialised copies of one network
+  see the same batches, each learns from its own loss (:class:`medkit.losses.MemberLoss`), and they are scored as
+  their mean probability. :func:`build_ensemble` makes one (or the plain network for one member).
 - :class:`FlipTTA`: flip test-time augmentation. One network predicts the image and its mirror images (the flips
   it was trained with), and the probabilities are averaged.
 
@@ -19,14 +22,21 @@ import glob
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from medkit.networks.checkpoint import load_checkpoint
 
-__all__ = ["ProbabilityEnsemble", "FlipTTA", "find_member_checkpoints", "mean_probability_logits"]
+__all__ = [
+    "ProbabilityEnsemble",
+    "JointEnsemble",
+    "build_ensemble",
+    "FlipTTA",
+    "find_member_checkpoints",
+    "mean_probability_logits",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +92,60 @@ class ProbabilityEnsemble(nn.Module):
         return cls(members, eps=eps).eval()  # members too
 
 
+class JointEnsemble(ProbabilityEnsemble):
+    """Members trained together in one run and scored as their mean probability (a deep ensemble in one command).
+
+    In training mode ``forward`` returns the members' logits side by side, ``(B, K * C)`` for ``K`` members of ``C``
+    outputs, member ``k`` in channels ``k*C:(k+1)*C``, so that :class:`medkit.losses.MemberLoss` gives each member its
+    own loss: the members do not learn from each other's errors, as independently trained seeds would not. In eval
+    mode it is a :class:`ProbabilityEnsemble`: the logits of the mean probability, ``(B, C)``. The members differ by
+    their random initialisation (build each with a fresh call, see :func:`build_ensemble`).
+
+    Args:
+        members: the networks (at least two), all with the same output shape.
+        eps: see :class:`ProbabilityEnsemble`.
+
+    Raises:
+        ValueError: for fewer than two members.
+    """
+
+    def __init__(self, members: Sequence[nn.Module], eps: float = 1e-6) -> None:
+        if len(members) < 2:
+            raise ValueError(f"JointEnsemble needs at least two members, got {len(members)}; use the network itself")
+        super().__init__(members, eps=eps)
+
+    @property
+    def num_members(self) -> int:
+        return len(self.members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = [member(x) for member in self.members]
+        if self.training:
+            return torch.cat(logits, dim=1)
+        # the members share one network_def, so their outputs agree in shape (TorchScript exports this path)
+        return _mean_probability_logits(torch.stack([z.float() for z in logits]), self.eps)
+
+
+def build_ensemble(builder: Callable[[], nn.Module], members: int = 1) -> nn.Module:
+    """``builder()`` for one member, else a :class:`JointEnsemble` of ``members`` separate calls of it.
+
+    Each call draws its own random initial weights, so the members start apart; one member gives the plain network,
+    whose checkpoints have the keys they always had.
+
+    Args:
+        builder: makes one freshly initialised network (a config entry with ``"_mode_": "callable"``).
+        members: how many networks; 1 for the plain network.
+
+    Raises:
+        ValueError: if ``members`` is not a positive integer.
+    """
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise ValueError(f"members must be a positive integer, got {members!r}")
+    if members == 1:
+        return builder()
+    return JointEnsemble([builder() for _ in range(members)])
+
+
 def mean_probability_logits(
     logits: Sequence[torch.Tensor], eps: float = 1e-6, what: str = "predictions"
 ) -> torch.Tensor:
@@ -103,10 +167,14 @@ def mean_probability_logits(
     shapes = {tuple(z.shape) for z in logits}
     if len(shapes) != 1:
         raise ValueError(f"{what} disagree on the output shape: {sorted(shapes)}")
-    stacked = torch.stack([z.float() for z in logits])
+    return _mean_probability_logits(torch.stack([z.float() for z in logits]), eps)
+
+
+def _mean_probability_logits(stacked: torch.Tensor, eps: float) -> torch.Tensor:
+    """:func:`mean_probability_logits` of the ``(K, B, C)`` stack, without the checks (TorchScript compiles it)."""
     if stacked.shape[-1] == 1:
         return torch.logit(torch.sigmoid(stacked).mean(0).clamp(eps, 1.0 - eps))
-    return torch.logsumexp(torch.log_softmax(stacked, dim=-1), dim=0) - math.log(len(logits))
+    return torch.logsumexp(torch.log_softmax(stacked, dim=-1), dim=0) - math.log(stacked.shape[0])
 
 
 class FlipTTA(nn.Module):

@@ -104,6 +104,7 @@ VERIFY_NET_OVERRIDES = {
         "4",
     ],
     "endo_instrument_seg": ["--num_classes", "4"],
+    "medmnist_cls": ["--members", "2"],
     "fashion_vgg": ["--network", "vgg16", "--spatial_size", "[64, 64]", "--keep_resolution", "1"],
     "pcam_transfer": ["--hidden_channels", "8"],
     "shapes_seg": ["--network", "UNet"],

@@ -34,6 +34,8 @@ _bundle = run_bundle
 
 # binary task with MobileNet (BCE, one logit) and a 4-class task with the MLP (cross-entropy)
 CASES = {"mobilenet": "breastmnist", "mlp": "octmnist"}
+# the MLP trains the default two-member JointEnsemble; MobileNet one network, which the tests below load by hand
+MEMBERS = {"mobilenet": ["--members", "1"], "mlp": []}
 # the network whose train, evaluate and inference run as subprocesses, as a user runs them; the other runs in-process
 SUBPROCESS_NETWORK = "mlp"
 
@@ -52,6 +54,7 @@ def trained(tmp_path_factory) -> dict[str, dict[str, Path]]:
         generate_medmnist_npz(data / f"{flag}.npz", flag=flag, counts=(16, 8, 8), seed=0)
         out = root / network
         args = ["--dataset_dir", str(data), "--flag", flag, "--network", network, "--output_dir", str(out)]
+        args += MEMBERS[network]
         proc = _runner(network)("run", "--config_file", TRAIN, *args, *TINY)
         runs[network] = {"data": data, "out": out, "args": args, "log": proc.stdout + proc.stderr}
     return runs
@@ -72,7 +75,11 @@ def test_train_writes_checkpoints_events_and_source(trained, network):
     source = json.loads((out / "data_source.json").read_text())
     assert source["flag"] == CASES[network] and source["counts"] == {"train": 16, "val": 8, "test": 8}
     assert not source["synthetic"]  # a given dataset_dir is never called synthetic
-    assert json.loads((out / "run_settings.json").read_text())["network"] == network
+    settings = json.loads((out / "run_settings.json").read_text())
+    assert settings["network"] == network
+    # the MLP's default run trains two members together; model.pt holds both, each under its own prefix
+    members = {k.split(".")[1] for k in final["model"] if k.startswith("members.")}
+    assert (settings["members"], members) == ((2, {"0", "1"}) if network == "mlp" else (1, set()))
     assert "val_auc" in run["log"] and "val_acc" in run["log"] and "val_loss" in run["log"]
     assert json.loads((out / "run_settings.json").read_text())["precise_bn"] is True
     assert "Epoch 1/1: train_loss" in run["log"] and "best val_auc" in run["log"]  # epoch line and run summary
@@ -94,6 +101,7 @@ def test_evaluate_writes_test_metrics(trained, network):
     _runner(network)("run", "--config_file", _layers("train.json", "evaluate.json"), *run["args"], *TINY)
     report = json.loads((run["out"] / "eval" / "metrics.json").read_text())
     assert report["split"] == "test" and report["num_samples"] == 8 and report["flag"] == CASES[network]
+    assert report["members"] == (2 if network == "mlp" else 1)  # read from the run's settings, not passed
     assert 0.0 <= report["metrics"]["roc_auc"] <= 1.0 and 0.0 <= report["metrics"]["accuracy"] <= 1.0
     # the report's own AUC and accuracy agree with the engine's metrics on the same (test) split
     assert report["metrics"]["roc_auc"] == pytest.approx(report["engine_metrics"]["val_auc"], abs=1e-6)
@@ -176,7 +184,7 @@ def ensemble(trained, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("medmnist_ensemble")
     (root / "seed=0").mkdir()
     (root / "seed=0" / "model.pt").write_bytes((run["out"] / "model.pt").read_bytes())
-    args = ["--dataset_dir", str(run["data"]), "--flag", "breastmnist", "--network", "mobilenet"]
+    args = ["--dataset_dir", str(run["data"]), "--flag", "breastmnist", "--network", "mobilenet", "--members", "1"]
     # validated with flip TTA: model.pt still holds the plain network's weights (loaded strictly below)
     seed1 = ["--seed", "1", "--output_dir", str(root / "seed=1"), "--tta", "true"]
     run_bundle_in_process("run", "--config_file", TRAIN, *args, *TINY, *seed1)

@@ -25,7 +25,7 @@ TINY: dict[str, dict] = {
     "dna_binding": {"network": "bilstm", "hidden_dim": 8, "conv_channels": 8, "kernel_size": 15, "pool_size": 4},
     "endo_instrument_seg": {"channels": [4, 8], "num_classes": 4},
     "fashion_vgg": {"network": "vgg16", "spatial_size": [64, 64], "keep_resolution": 1},
-    "medmnist_cls": {},
+    "medmnist_cls": {"members": 2},  # the default: a two-member JointEnsemble, exported in eval mode
     "nuclei_seg": {"channels": [4, 8]},
     "pcam_transfer": {"hidden_channels": 8},
     "retina_vessel_seg": {"channels": {"unet": [4, 8]}},
