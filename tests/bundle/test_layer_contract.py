@@ -107,7 +107,16 @@ VERIFY_NET_OVERRIDES = {
     "medmnist_cls": ["--members", "2"],
     "fashion_vgg": ["--network", "vgg16", "--spatial_size", "[64, 64]", "--keep_resolution", "1"],
     "pcam_transfer": ["--hidden_channels", "8"],
-    "shapes_seg": ["--network", "UNet"],
+    "shapes_seg": [
+        "--network",
+        "UNet",
+        "--channels",
+        "[8,16,32,64]",
+        "--munet_channels",
+        "[64,128]",
+        "--munet_depth",
+        "16",
+    ],
 }
 
 

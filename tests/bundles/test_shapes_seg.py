@@ -29,7 +29,7 @@ TRAIN = str(CONFIGS / "train.json")
 TINY = ["--epochs", "1", "--batch_size", "4", "--channels", "[4,8]", "--num_workers", "0"]
 # the network of TINY, the override inference.json takes
 INFER_TINY = ["--channels", "[4,8]"]
-# a small mUnet: the widths are passed again to evaluate and inference, the network name is not
+# a small mUnet: evaluate and inference read its name and widths from the run's settings
 MUNET_TINY = ["--munet_channels", "[4,8]", "--munet_depth", "4"]
 
 
@@ -136,10 +136,10 @@ def test_munet_trains_and_evaluate_and_inference_read_the_choice(trained, tmp_pa
     assert json.loads((out / "run_settings.json").read_text())["network"] == "mUnet"
     state = torch.load(out / "model.pt", weights_only=True)
     assert "decoder3_norm.weight" in state and state["stem.0.weight"].shape == (4, 3, 3, 3)  # mUnet's, not UNet's
-    # no --network below: both read it from the run_settings.json beside model.pt (UNet would not load these weights)
+    # no --network or widths below: both read them from the run_settings.json beside model.pt (UNet, or mUnet at its
+    # default widths, would not load these weights)
     proc = run_bundle_in_process(
         "run", "--config_file", bundle_layers(CONFIGS, "train.json", "evaluate.json"), "--output_dir", str(out),
-        *MUNET_TINY,
     )  # fmt: skip
     assert "Restored all variables" in proc.stdout + proc.stderr
     report = json.loads((out / "eval" / "metrics.json").read_text())
@@ -149,7 +149,7 @@ def test_munet_trains_and_evaluate_and_inference_read_the_choice(trained, tmp_pa
     Image.open(next((trained["data"] / "images").iterdir())).crop((0, 0, 30, 21)).save(src / "odd.png")
     run_bundle_in_process(
         "run", "--config_file", str(CONFIGS / "inference.json"), "--input_dir", str(src), "--output_dir",
-        str(tmp_path / "preds"), "--ckpt_path", str(out / "model.pt"), *MUNET_TINY,
+        str(tmp_path / "preds"), "--ckpt_path", str(out / "model.pt"),
     )  # fmt: skip
     assert np.asarray(Image.open(tmp_path / "preds" / "odd.png")).shape == (21, 30)
 

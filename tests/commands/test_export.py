@@ -29,7 +29,7 @@ TINY: dict[str, dict] = {
     "nuclei_seg": {"channels": [4, 8]},
     "pcam_transfer": {"hidden_channels": 8},
     "retina_vessel_seg": {"channels": {"unet": [4, 8]}},
-    "shapes_seg": {"channels": [4, 8], "network": "UNet"},
+    "shapes_seg": {"channels": [4, 8], "network": "UNet", "munet_channels": [4, 8], "munet_depth": 4},
 }
 SLOW = {"fashion_vgg", "pcam_transfer"}
 ATOL = 1e-4
