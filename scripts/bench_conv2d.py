@@ -3,8 +3,9 @@
 Every method runs on the same random image and kernel. ``scipy.signal.correlate2d`` computes the same sum and is the
 baseline; ``scipy.signal.convolve2d`` (the course's comparison) and ``scipy.ndimage.convolve`` compute it with the
 kernel flipped (convolution flips it back), ``ndimage`` over the whole image and cropped to the "valid" part; the
-naive loop (one NumPy window product per output pixel) only runs on images up to ``--naive-max`` pixels
-a side so it finishes quickly. Times are the best of ``--repeats`` runs; ratios above 1 mean medkit is faster.
+two loops only run on images up to ``--naive-max`` pixels a side so they finish quickly: the textbook loop
+(four nested Python loops, one multiply-add per kernel element, as the course writes it) and the window loop (one
+NumPy window product per output pixel). Times are the best of ``--repeats`` runs; ratios above 1 mean medkit is faster.
 
 Prints one JSON object. Example (from the repo root)::
 
@@ -36,6 +37,20 @@ def naive_correlate2d(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out
 
 
+def textbook_correlate2d(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """The textbook four nested loops ("valid" mode): one Python multiply-add per output pixel and kernel element."""
+    kh, kw = kernel.shape
+    out = np.zeros((image.shape[0] - kh + 1, image.shape[1] - kw + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            total = 0.0
+            for m in range(kh):
+                for n in range(kw):
+                    total += image[i + m, j + n] * kernel[m, n]
+            out[i, j] = total
+    return out
+
+
 def best_time(fn: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
     """Best wall-clock seconds of ``repeats`` calls, and the last result."""
     best = float("inf")
@@ -62,12 +77,14 @@ def bench_case(size: int, k: int, repeats: int, naive_max: int, rng: np.random.G
         "kernel": f"{k}x{k}",
         "medkit_s": round(medkit_s, 6),
         "scipy_s": round(scipy_s, 6),
+        "textbook_loop_s": None,
         "naive_loop_s": None,
         "convolve2d_s": round(convolve2d_s, 6),
         "ndimage_convolve_s": round(ndimage_s, 6),
         "ratio_scipy_over_medkit": round(scipy_s / medkit_s, 2),
         "ratio_convolve2d_over_medkit": round(convolve2d_s / medkit_s, 2),
         "ratio_ndimage_over_medkit": round(ndimage_s / medkit_s, 2),
+        "ratio_textbook_over_medkit": None,
         "ratio_naive_over_medkit": None,
         "max_abs_diff_vs_scipy": float(np.abs(ours - ref).max()),
         "max_abs_diff_vs_convolve2d": float(np.abs(ours - conv).max()),
@@ -78,6 +95,10 @@ def bench_case(size: int, k: int, repeats: int, naive_max: int, rng: np.random.G
         case["naive_loop_s"] = round(naive_s, 6)
         case["ratio_naive_over_medkit"] = round(naive_s / medkit_s, 1)
         case["max_abs_diff_naive_vs_scipy"] = float(np.abs(naive - ref).max())
+        textbook_s, textbook = best_time(lambda: textbook_correlate2d(image, kernel), 1)
+        case["textbook_loop_s"] = round(textbook_s, 6)
+        case["ratio_textbook_over_medkit"] = round(textbook_s / medkit_s, 1)
+        case["max_abs_diff_textbook_vs_scipy"] = float(np.abs(textbook - ref).max())
     return case
 
 
@@ -86,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 512], help="square image sizes")
     ap.add_argument("--kernels", type=int, nargs="+", default=[3, 5, 11], help="square kernel sizes")
     ap.add_argument("--repeats", type=int, default=5, help="runs per method; the best is reported")
-    ap.add_argument("--naive-max", type=int, default=64, help="largest image size the naive loop runs on")
+    ap.add_argument("--naive-max", type=int, default=64, help="largest image size the two loops run on")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)

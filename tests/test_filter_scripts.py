@@ -32,14 +32,16 @@ def test_bench_conv2d_prints_json_with_ratios(capsys: pytest.CaptureFixture[str]
         # convolve2d and ndimage.convolve with the flipped kernel, cropped to "valid": the same sum, even kernels too
         assert case["max_abs_diff_vs_convolve2d"] < 1e-12 and case["max_abs_diff_vs_ndimage"] < 1e-12
         assert case["ratio_convolve2d_over_medkit"] > 0 and case["ratio_ndimage_over_medkit"] > 0
-        assert (case["naive_loop_s"] is None) == (image == "20x20")
+        assert (case["naive_loop_s"] is None) == (case["textbook_loop_s"] is None) == (image == "20x20")
     assert cases[("12x12", "3x3")]["max_abs_diff_naive_vs_scipy"] < 1e-12
+    assert cases[("12x12", "4x4")]["max_abs_diff_textbook_vs_scipy"] < 1e-12
 
 
 def test_naive_loop_is_the_same_sum():
     bench = _load("bench_conv2d")
     image, kernel = np.arange(12.0).reshape(3, 4), np.array([[1.0, -1.0]])
     np.testing.assert_array_equal(bench.naive_correlate2d(image, kernel), -np.ones((3, 3)))
+    np.testing.assert_array_equal(bench.textbook_correlate2d(image, kernel), -np.ones((3, 3)))
 
 
 def test_filter_figure_writes_a_png(tmp_path: Path):
