@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def publish_model(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike, nam
     return target
 
 
-def trained_setting(ckpt_path: str | os.PathLike, key: str, default: Any) -> Any:
+def trained_setting(ckpt_path: str | os.PathLike | Sequence[str | os.PathLike], key: str, default: Any) -> Any:
     """A setting of the run that wrote ``ckpt_path``: ``key`` in the ``run_settings.json`` beside it.
 
     Evaluation and inference configs call it so that they build the network the weights were trained with, e.g.
@@ -88,7 +89,8 @@ def trained_setting(ckpt_path: str | os.PathLike, key: str, default: Any) -> Any
     key still wins. Published weights have the file too (:func:`publish_model` copies it).
 
     Args:
-        ckpt_path: the weights (``<run>/model.pt`` or ``bundles/<name>/models/model.pt``).
+        ckpt_path: the weights (``<run>/model.pt`` or ``bundles/<name>/models/model.pt``), or a list of seed-ensemble
+            members' weights (one network_def builds every member, so the first member's settings are read).
         key: the setting's name in ``run_settings.json``.
         default: the value when there is no such file or it has no ``key`` (runs saved before the setting existed).
 
@@ -97,6 +99,10 @@ def trained_setting(ckpt_path: str | os.PathLike, key: str, default: Any) -> Any
     """
     from medkit.data.checks.files import read_json
 
+    if isinstance(ckpt_path, (list, tuple)):
+        if not ckpt_path:
+            raise UserError(f"no checkpoints to read {key!r} from: the ensemble's checkpoint list is empty")
+        ckpt_path = ckpt_path[0]
     path = Path(ckpt_path).parent / SETTINGS_FILENAME
     if not path.is_file():
         logger.info("%s: %r (no %s beside the weights)", key, default, path)

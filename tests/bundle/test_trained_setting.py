@@ -17,6 +17,16 @@ def test_reads_the_setting_beside_the_weights(tmp_path):
     assert trained_setting(str(weights), "channels", None) == [4, 8]
 
 
+def test_a_list_of_ensemble_members_reads_the_first(tmp_path):
+    for name, members in (("seed=0", 2), ("seed=1", 3)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run_settings.json").write_text(json.dumps({"members": members}))
+    paths = [str(tmp_path / "seed=0" / "model.pt"), str(tmp_path / "seed=1" / "model.pt")]
+    assert trained_setting(paths, "members", 1) == 2
+    with pytest.raises(UserError, match="checkpoint list is empty"):
+        trained_setting([], "members", 1)
+
+
 def test_default_without_the_file_or_the_key(tmp_path):
     assert trained_setting(tmp_path / "model.pt", "network", "UNet") == "UNet"  # no run_settings.json
     (tmp_path / "run_settings.json").write_text(json.dumps({"loss": "dice"}))  # a run saved before the key existed
