@@ -24,6 +24,7 @@ import inspect
 import json
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -222,17 +223,21 @@ def _write_onnx(network: nn.Module, path: Path, extra_files: Mapping[str, str], 
         # torch.export's own deprecation notes and its note on LSTM weights are for PyTorch's developers
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", message=r".*were assigned during export", category=UserWarning)
-        # use_trace=True hands the keyword arguments to torch.onnx.export; dynamo=True makes that torch.export
-        model = convert_to_onnx(
-            network,
-            [example],
-            input_names=[io.input_name],
-            output_names=[io.output_name],
-            use_trace=True,
-            dynamo=True,
-            dynamic_shapes=(dims,),
-            verbose=False,
-        )
+        # use_trace=True hands the keyword arguments to torch.onnx.export; dynamo=True makes that torch.export.
+        # A folder of our own for its file: without a filename MONAI exports to a NamedTemporaryFile, and the
+        # exporter's external weights file beside it (<name>.data, as large as the weights) is never removed.
+        with tempfile.TemporaryDirectory(prefix="medkit-onnx-") as scratch:
+            model = convert_to_onnx(
+                network,
+                [example],
+                filename=os.path.join(scratch, path.name),
+                input_names=[io.input_name],
+                output_names=[io.output_name],
+                use_trace=True,
+                dynamo=True,
+                dynamic_shapes=(dims,),
+                verbose=False,
+            )
     for key, value in extra_files.items():
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
