@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from medkit.handlers.classification import THRESHOLD_FILENAME, load_threshold
+
 __all__ = ["Predictor"]
 
 logger = logging.getLogger(__name__)
@@ -133,6 +135,9 @@ class Predictor:
         collate_fn: the bundle's collate function, for inputs of different lengths.
         to_kwargs: how batches are moved to the device (the bundle's memory format).
         sigmoid: segmentation outputs are independent sigmoid channels; ``None``: only when there is one channel.
+        threshold: binary classifiers whose training saved a decision threshold beside the weights
+            (``threshold.json``, chosen on the validation split): class 1 where the probability is above it, as the
+            bundle's evaluate and inference decide; ``None`` otherwise (0.5 is then the usual cut).
     """
 
     network: torch.nn.Module
@@ -145,6 +150,7 @@ class Predictor:
     collate_fn: Any = None
     to_kwargs: Mapping[str, Any] | None = None
     sigmoid: bool | None = None
+    threshold: float | None = None
 
     def __post_init__(self) -> None:
         from monai.transforms import Compose, Invertd
@@ -231,6 +237,7 @@ class Predictor:
             collate_fn=parser.get_parsed_content("validate#dataloader#collate_fn") if collate is not None else None,
             to_kwargs=to_kwargs,
             sigmoid=_uses_sigmoid(parser.get("postprocessing")),
+            threshold=load_threshold(weights) if (weights.parent / THRESHOLD_FILENAME).is_file() else None,
         )
         logger.info("%s: %s on %s, weights %s", root.name, type(network).__name__, device, weights)
         return predictor

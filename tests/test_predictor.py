@@ -91,6 +91,14 @@ def test_classifier_gives_probabilities_and_tensors_pass_as_channel_first(tmp_pa
     assert len(probs) == 5 and all(p.shape == (1,) and 0 < p[0] < 1 for p in probs)
     again = predictor.predict([torch.as_tensor(images[0])[None].float()])
     np.testing.assert_allclose(again[0], probs[0], rtol=1e-5)
+    assert predictor.threshold is None  # no threshold.json beside the weights
+
+
+def test_classifier_carries_the_threshold_saved_with_the_weights(tmp_path):
+    weights = _weights("medmnist_cls", tmp_path / "run", {"network": "mlp"})
+    (tmp_path / "run" / "threshold.json").write_text(json.dumps({"threshold": 0.375, "val_accuracy": 0.9}))
+    predictor = medkit.Predictor.from_bundle("medmnist_cls", weights=weights, device="cpu")
+    assert predictor.threshold == 0.375
 
 
 def test_dna_sequences_of_different_lengths(tmp_path):

@@ -20,7 +20,7 @@ from skimage.measure import label as connected_components
 from skimage.morphology import binary_dilation, disk, remove_small_objects
 from skimage.segmentation import find_boundaries, relabel_sequential, watershed
 
-from medkit.data.checks.images import _open_values, check_mask_values
+from medkit.data.checks.images import check_mask_values, read_label_values
 from medkit.transforms.io import LoadMaskUnion
 
 __all__ = [
@@ -51,7 +51,7 @@ class LoadInstanceMask(LoadMaskUnion):
     def _label_file(self, path: str) -> np.ndarray:
         if path.lower().endswith((".nii", ".nii.gz")):
             return self._read(path)[0].astype(np.int32)  # binary: foreground of the NIfTI mask
-        values, _ = _open_values(path, "mask")
+        values, _ = read_label_values(path, "mask")
         if values.ndim == 3:
             values = values.max(axis=-1)
         check_mask_values(values, path)

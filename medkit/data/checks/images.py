@@ -31,6 +31,7 @@ __all__ = [
     "inspect_image",
     "mask_foreground",
     "read_grey_label",
+    "read_label_values",
     "to_8bit",
     "warn_constant_images",
 ]
@@ -235,8 +236,16 @@ def check_same_size(info: ImageInfo, image: ImageInfo, what: str) -> None:
         )
 
 
-def _open_values(path: str | os.PathLike, what: str) -> tuple[np.ndarray, str]:
-    """The pixel values of a 2D image file with palette colours (not indices) and without alpha; and its mode."""
+def read_label_values(path: str | os.PathLike, what: str) -> tuple[np.ndarray, str]:
+    """The pixel values of a 2D image file with palette colours (not indices) and without alpha; and its mode.
+
+    Args:
+        path: the image file.
+        what: what the file is, for errors (``"mask"``, ``"label image"``).
+
+    Raises:
+        ValueError: naming the file when it is missing or cannot be read.
+    """
     check_file(path)
     try:
         with Image.open(path) as im:
@@ -270,7 +279,7 @@ def mask_foreground(path: str | os.PathLike) -> np.ndarray:
         except Exception as exc:  # see _inspect_nifti
             raise _cannot_read(Path(path), "mask", exc) from None
     else:
-        values, _ = _open_values(path, "mask")
+        values, _ = read_label_values(path, "mask")
         if values.ndim == 3:
             values = values.max(axis=-1)
     check_mask_values(values, path)
@@ -303,7 +312,7 @@ def read_grey_label(path: str | os.PathLike) -> np.ndarray:
     Raises:
         ValueError: naming the file, when it cannot be read, has colour pixels, or holds other 16-bit values.
     """
-    values, mode = _open_values(path, "label image")
+    values, mode = read_label_values(path, "label image")
     if values.ndim == 3:
         if not (values[..., :1] == values).all():
             raise ValueError(f"{path}: label image has colour pixels; expected grey levels")
