@@ -7,9 +7,10 @@ two loops only run on images up to ``--naive-max`` pixels a side so they finish 
 (four nested Python loops, one multiply-add per kernel element, as the course writes it) and the window loop (one
 NumPy window product per output pixel). Times are the best of ``--repeats`` runs; ratios above 1 mean medkit is faster.
 
-Prints one JSON object. Example (from the repo root)::
+Prints one JSON object; ``--plot`` also draws the times (one panel per image size, milliseconds on a log axis
+against the kernel size, a line per method). Example (from the repo root)::
 
-    python scripts/bench_conv2d.py --sizes 64 512 --kernels 3 5 11
+    python scripts/bench_conv2d.py --sizes 64 512 --kernels 3 5 11 --plot docs/figures/conv2d_times.png
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import argparse
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy
@@ -102,6 +105,50 @@ def bench_case(size: int, k: int, repeats: int, naive_max: int, rng: np.random.G
     return case
 
 
+# method label -> its seconds key in a case, in drawing order
+METHODS: dict[str, str] = {
+    "medkit (stride tricks)": "medkit_s",
+    "scipy.signal.correlate2d": "scipy_s",
+    "scipy.signal.convolve2d": "convolve2d_s",
+    "scipy.ndimage.convolve": "ndimage_convolve_s",
+    "window loop": "naive_loop_s",
+    "textbook loop": "textbook_loop_s",
+}
+
+
+def plot_cases(cases: Sequence[dict[str, Any]], path: str | Path) -> Any:
+    """Draws the cases' times to ``path``: one panel per image size, milliseconds (log axis) against the kernel size,
+    one line per method that ran at that size (the loops only up to ``--naive-max``). Returns the figure.
+
+    Args:
+        cases: the ``cases`` list of the printed JSON.
+        path: the PNG to write (its folder is made).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = list(dict.fromkeys(c["image"] for c in cases))
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 4.2), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        rows = [c for c in cases if c["image"] == size]
+        kernels = [int(c["kernel"].split("x")[0]) for c in rows]
+        for label, key in METHODS.items():
+            if all(c[key] is not None for c in rows):
+                ax.plot(kernels, [c[key] * 1e3 for c in rows], marker="o", label=label)
+        ax.set(title=f"{size} image, 'valid' output", xlabel="kernel size (pixels a side)", ylabel="time (ms)")
+        ax.set_yscale("log")
+        ax.set_xticks(kernels)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return fig
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 512], help="square image sizes")
@@ -109,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="runs per method; the best is reported")
     ap.add_argument("--naive-max", type=int, default=64, help="largest image size the two loops run on")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--plot", type=Path, default=None, help="also draw the times to this PNG")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     result = {
@@ -121,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         "cases": [bench_case(s, k, args.repeats, args.naive_max, rng) for s in args.sizes for k in args.kernels],
     }
     print(json.dumps(result, indent=2))
+    if args.plot is not None:
+        plot_cases(result["cases"], args.plot)
     return 0
 
 

@@ -37,6 +37,26 @@ def test_bench_conv2d_prints_json_with_ratios(capsys: pytest.CaptureFixture[str]
     assert cases[("12x12", "4x4")]["max_abs_diff_textbook_vs_scipy"] < 1e-12
 
 
+def test_bench_conv2d_plot_draws_each_method_that_ran(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    bench = _load("bench_conv2d")
+    out = tmp_path / "fig" / "times.png"
+    argv = ["--sizes", "12", "20", "--kernels", "3", "5", "--repeats", "1", "--naive-max", "12", "--plot", str(out)]
+    assert bench.main(argv) == 0
+    cases = json.loads(capsys.readouterr().out)["cases"]
+    with Image.open(out) as png:
+        assert png.format == "PNG"
+    fig = bench.plot_cases(cases, tmp_path / "again.png")
+    small, large = fig.axes
+    assert small.get_yscale() == "log" and small.get_title().startswith("12x12")
+    lines = {line.get_label(): line for line in small.get_lines()}
+    assert sorted(lines) == sorted(bench.METHODS)  # the loops ran at 12x12 only
+    assert sorted(line.get_label() for line in large.get_lines()) == sorted(list(bench.METHODS)[:4])
+    textbook = lines["textbook loop"]
+    assert list(textbook.get_xdata()) == [3, 5]
+    expected = [c["textbook_loop_s"] * 1e3 for c in cases if c["image"] == "12x12"]
+    np.testing.assert_allclose(textbook.get_ydata(), expected)
+
+
 def test_naive_loop_is_the_same_sum():
     bench = _load("bench_conv2d")
     image, kernel = np.arange(12.0).reshape(3, 4), np.array([[1.0, -1.0]])
