@@ -128,6 +128,7 @@ def plot_cases(cases: Sequence[dict[str, Any]], path: str | Path) -> Any:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     sizes = list(dict.fromkeys(c["image"] for c in cases))
     fig, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 4.2), squeeze=False)
@@ -139,6 +140,10 @@ def plot_cases(cases: Sequence[dict[str, Any]], path: str | Path) -> Any:
                 ax.plot(kernels, [c[key] * 1e3 for c in rows], marker="o", label=label)
         ax.set(title=f"{size} image, 'valid' output", xlabel="kernel size (pixels a side)", ylabel="time (ms)")
         ax.set_yscale("log")
+        # labels at 1, 2 and 5 of each decade, written 20 (not 2 x 10^1)
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xticks(kernels)
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=8)
