@@ -50,7 +50,7 @@ def test_train_writes_checkpoints_events_and_per_class_metrics(trained):
     final = torch.load(out / "model_final.pt", weights_only=True)
     assert set(final) == {"model", "optimizer", "lr_scheduler", "trainer", "validator_best", "epoch_progress"}
     assert final["trainer"]["iteration"] == 2  # 10 training images, batch 4, last partial batch dropped
-    assert json.loads((out / "run_settings.json").read_text())["loss"] == "dice_mse"
+    assert json.loads((out / "run_settings.json").read_text())["loss"] == "dice"  # the default
     log = trained["log"]
     assert "Epoch 1/1: train_loss" in log and "Iter:" not in log  # one progress line per epoch
     assert "val_dice_star" in log and "val_iou_background" in log and "val_mean_iou" in log
@@ -78,9 +78,9 @@ def _train_in_process(data: Path, out: Path, loss: str, check: bool = True):
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("loss", ["mse", "dice"])
+@pytest.mark.parametrize("loss", ["mse", "dice_mse"])
 def test_each_loss_trains_one_iteration(trained, tmp_path, loss):
-    _train_in_process(trained["data"], tmp_path, loss=loss)  # the module fixture trained dice_mse
+    _train_in_process(trained["data"], tmp_path, loss=loss)  # the module fixture trained dice, the default
     state = torch.load(tmp_path / "model_final.pt", weights_only=True)
     assert state["trainer"]["iteration"] == 1  # 10 training images, batch 8
     assert json.loads((tmp_path / "run_settings.json").read_text())["loss"] == loss
@@ -131,12 +131,12 @@ def test_munet_trains_and_evaluate_and_inference_read_the_choice(trained, tmp_pa
     out = tmp_path / "munet"
     run_bundle_in_process(
         "run", "--config_file", TRAIN, "--dataset_dir", str(trained["data"]), "--output_dir", str(out), *TINY,
-        "--network", "mUnet", *MUNET_TINY,
+        "--network", "mUnet", *MUNET_TINY, "--loss", "dice_mse",
     )  # fmt: skip
     assert json.loads((out / "run_settings.json").read_text())["network"] == "mUnet"
     state = torch.load(out / "model.pt", weights_only=True)
     assert "decoder3_norm.weight" in state and state["stem.0.weight"].shape == (4, 3, 3, 3)  # mUnet's, not UNet's
-    # no --network or widths below: both read them from the run_settings.json beside model.pt (UNet, or mUnet at its
+    # no --network, widths or loss below: read from the run_settings.json beside model.pt (UNet, or mUnet at its
     # default widths, would not load these weights)
     proc = run_bundle_in_process(
         "run", "--config_file", bundle_layers(CONFIGS, "train.json", "evaluate.json"), "--output_dir", str(out),
@@ -144,6 +144,7 @@ def test_munet_trains_and_evaluate_and_inference_read_the_choice(trained, tmp_pa
     assert "Restored all variables" in proc.stdout + proc.stderr
     report = json.loads((out / "eval" / "metrics.json").read_text())
     assert report["network"] == "mUnet" and report["num_images"] == 3
+    assert report["loss"] == "dice_mse"  # the run's, not train.json's default
     src = tmp_path / "inputs"
     src.mkdir()
     Image.open(next((trained["data"] / "images").iterdir())).crop((0, 0, 30, 21)).save(src / "odd.png")
