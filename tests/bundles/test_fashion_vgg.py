@@ -276,3 +276,25 @@ def test_mlp_run_is_evaluated_and_applied_with_the_network_it_was_trained_with(d
     run_bundle_in_process("run", "--config_file", str(CONFIGS / "inference.json"), "--input_dir", str(pngs),
                           "--output_dir", str(preds), "--ckpt_path", str(out / "model.pt"))  # fmt: skip
     assert len(list(csv.DictReader(open(preds / "predictions.csv")))) == 3
+
+
+def test_evaluate_keeps_the_runs_split_of_a_single_pair(tmp_path):
+    """A single image/label pair is split by the run's seed. Evaluate without --seed scores the run's own test split:
+    the split drawn with the default seed 0 would hold images that the seed-3 run trained on. Mutation: without
+    evaluate.json's seed line, evaluate splits again with seed 0 and rewrites datalist.json (this test fails)."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10, dtype=np.uint8), 7)  # 70 images, the fewest a stratified split takes
+    write_idx(tmp_path / "data" / "tiny-images-idx3-ubyte", rng.integers(0, 256, (70, 28, 28), dtype=np.uint8))
+    write_idx(tmp_path / "data" / "tiny-labels-idx1-ubyte", labels)
+    out = tmp_path / "run"
+    run_bundle_in_process("run", "--config_file", TRAIN, "--dataset_dir", str(tmp_path / "data"), "--output_dir",
+                          str(out), "--network", "mlp", "--spatial_size", "[28, 28]", "--epochs", "1", "--seed", "3",
+                          "--batch_size", "16")  # fmt: skip
+    saved = (out / "datalist.json").read_text()
+    split = json.loads(saved)
+    assert split["seed"] == 3 and split["layout"] == "pair"
+    run_bundle_in_process("run", "--config_file", bundle_layers(CONFIGS, "train.json", "evaluate.json"),
+                          "--output_dir", str(out))  # fmt: skip
+    assert (out / "datalist.json").read_text() == saved
+    report = json.loads((out / "eval" / "metrics.json").read_text())
+    assert report["num_samples"] == len(split["test"])
