@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medkit.handlers.classification import THRESHOLD_FILENAME, load_threshold
+from medkit.handlers.classification import load_threshold
 
 __all__ = ["Predictor"]
 
@@ -237,7 +237,7 @@ class Predictor:
             collate_fn=parser.get_parsed_content("validate#dataloader#collate_fn") if collate is not None else None,
             to_kwargs=to_kwargs,
             sigmoid=_uses_sigmoid(parser.get("postprocessing")),
-            threshold=load_threshold(weights) if (weights.parent / THRESHOLD_FILENAME).is_file() else None,
+            threshold=load_threshold(weights, default=None),
         )
         logger.info("%s: %s on %s, weights %s", root.name, type(network).__name__, device, weights)
         return predictor

@@ -459,17 +459,17 @@ class ValidationThresholdSaver(RunCollector):
         logger.info("threshold %.4f (validation accuracy %.4f) written to %s", threshold, accuracy, self.path)
 
 
-def load_threshold(checkpoint: str | os.PathLike | Sequence[Any] | None, default: float = 0.5) -> float:
+def load_threshold(checkpoint: str | os.PathLike | Sequence[Any] | None, default: float | None = 0.5) -> float | None:
     """The binary decision threshold saved beside ``checkpoint`` (its folder's ``threshold.json``, written by
     :class:`ValidationThresholdSaver`), or ``default`` when there is none (older runs, multi-class runs, a list of
     ensemble checkpoints).
 
     Args:
         checkpoint: the ``model.pt`` path; a list (ensemble members) or ``None`` gives ``default``.
-        default: the threshold without a file.
+        default: the threshold without a file (``None`` where a caller tells "no saved threshold" apart).
 
     Returns:
-        the threshold on the probability of class 1.
+        the threshold on the probability of class 1, or ``default``.
     """
     if checkpoint is None or isinstance(checkpoint, (list, tuple)):
         return default
